@@ -1,0 +1,254 @@
+package tally
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+)
+
+// Aggregator folds rollup cells into a Report. It is the single
+// implementation of filtering, grouping, date bucketing, ordering, paging and
+// totals, so every store answers alike: a store feeds it every cell (or raw
+// event, as a cell of count 1) that may match, and it drops the rest itself.
+//
+// The cells fed must be no wider than the query's buckets and bounds: cells
+// of one UTC day serve a query only when q.InUTCDays() is true.
+type Aggregator struct {
+	q      *ReportQuery
+	m      matcher
+	groups map[CellKey]int // index into rows
+	rows   []Row
+	totals Totals
+
+	grouped [ColValid + 1]bool
+	// The last cell bucket mapped and its report bucket: cells arrive
+	// clustered by time, and mapping a bucket costs a time zone lookup.
+	lastIn, lastOut int64
+	haveLast        bool
+}
+
+// NewAggregator returns an Aggregator for q, which must be normalized.
+func NewAggregator(q *ReportQuery) *Aggregator {
+	a := &Aggregator{q: q, m: newMatcher(&q.Filter), groups: make(map[CellKey]int)}
+	for _, c := range q.GroupBy {
+		a.grouped[c] = true
+	}
+	return a
+}
+
+// Add folds count events with the given sum of values, all sharing key k.
+func (a *Aggregator) Add(k CellKey, count int64, sum float64) {
+	if count == 0 || !a.m.match(&k) {
+		return
+	}
+	a.totals.Count += count
+	a.totals.Sum += sum
+	if a.grouped[ColDate] {
+		k.Bucket = a.bucket(k.Bucket)
+	} else {
+		k.Bucket = 0
+	}
+	if !a.grouped[ColDeviceType] {
+		k.DeviceType = 0
+	}
+	if !a.grouped[ColCategory] {
+		k.Category = 0
+	}
+	if !a.grouped[ColClient] {
+		k.Client = 0
+	}
+	if !a.grouped[ColClientGroup] {
+		k.ClientGroup = 0
+	}
+	if !a.grouped[ColValid] {
+		k.Valid = false
+	}
+	if i, ok := a.groups[k]; ok {
+		a.rows[i].Count += count
+		a.rows[i].Sum += sum
+		return
+	}
+	a.groups[k] = len(a.rows)
+	a.rows = append(a.rows, Row{Key: k, Count: count, Sum: sum})
+}
+
+func (a *Aggregator) bucket(sec int64) int64 {
+	if a.haveLast && sec == a.lastIn {
+		return a.lastOut
+	}
+	out := ReportBucket(sec, a.q.Granularity, a.q.Location)
+	a.lastIn, a.lastOut, a.haveLast = sec, out, true
+	return out
+}
+
+// ReportBucket maps an instant (Unix seconds) to the key of its report bucket
+// in loc. An hour bucket's key is the instant the local hour starts; a day,
+// week or month bucket's key is its first local date, written as the Unix
+// seconds of that date's midnight in UTC, so keys of every granularity sort
+// chronologically and print without a zone lookup.
+func ReportBucket(sec int64, g Granularity, loc *time.Location) int64 {
+	t := time.Unix(sec, 0).In(loc)
+	if g == Hour {
+		// Subtracting the minutes stays exact across DST changes, where
+		// rebuilding the time from its fields would be ambiguous.
+		return sec - int64(t.Minute()*60+t.Second())
+	}
+	y, m, d := t.Date()
+	switch g {
+	case Week:
+		d -= (int(t.Weekday()) + 6) % 7 // back to Monday
+	case Month:
+		d = 1
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix()
+}
+
+// Report sorts the groups, cuts out the requested page and returns it.
+func (a *Aggregator) Report() Report {
+	rows := a.rows
+	slices.SortFunc(rows, a.compare)
+	r := Report{TotalCount: len(rows), Totals: a.totals}
+	start := min(a.q.Offset, len(rows))
+	end := len(rows)
+	if a.q.Limit > 0 {
+		end = min(start+a.q.Limit, len(rows))
+	}
+	r.Rows = rows[start:end:end]
+	return r
+}
+
+// compare orders rows by the query's order_by terms, then by the remaining
+// grouped dimensions ascending in group_by order, which makes the order total
+// so that pages never overlap.
+func (a *Aggregator) compare(x, y Row) int {
+	var used [ColMean + 1]bool
+	for _, o := range a.q.OrderBy {
+		used[o.Column] = true
+		if c := compareColumn(o.Column, &x, &y); c != 0 {
+			if o.Desc {
+				return -c
+			}
+			return c
+		}
+	}
+	for _, g := range a.q.GroupBy {
+		if used[g] {
+			continue
+		}
+		if c := compareColumn(g, &x, &y); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func compareColumn(c Column, x, y *Row) int {
+	switch c {
+	case ColDate:
+		return cmp.Compare(x.Key.Bucket, y.Key.Bucket)
+	case ColDeviceType:
+		return cmp.Compare(x.Key.DeviceType, y.Key.DeviceType)
+	case ColCategory:
+		return cmp.Compare(x.Key.Category, y.Key.Category)
+	case ColClient:
+		return cmp.Compare(x.Key.Client, y.Key.Client)
+	case ColClientGroup:
+		return cmp.Compare(x.Key.ClientGroup, y.Key.ClientGroup)
+	case ColValid:
+		return compareBool(x.Key.Valid, y.Key.Valid)
+	case ColCount:
+		return cmp.Compare(x.Count, y.Count)
+	case ColSum:
+		return cmp.Compare(x.Sum, y.Sum)
+	case ColMean:
+		return cmp.Compare(x.Mean(), y.Mean())
+	}
+	return 0
+}
+
+func compareBool(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case !x:
+		return -1
+	}
+	return 1
+}
+
+// matcher is a Filter compiled for fast checks of many cells.
+type matcher struct {
+	clients, groups set[int32]
+	categories      set[Category]
+	devices         [DeviceTablet + 1]bool
+	allDevices      bool
+	valid           *bool
+	from, to        int64 // [from, to) in Unix seconds
+}
+
+func newMatcher(f *Filter) matcher {
+	m := matcher{
+		clients:    newSet(f.Clients),
+		groups:     newSet(f.ClientGroups),
+		categories: newSet(f.Categories),
+		allDevices: f.DeviceTypes == nil,
+		valid:      f.Valid,
+		from:       math.MinInt64,
+		to:         math.MaxInt64,
+	}
+	for _, d := range f.DeviceTypes {
+		if d <= DeviceTablet {
+			m.devices[d] = true
+		}
+	}
+	if !f.From.IsZero() {
+		m.from = f.From.Unix()
+	}
+	if !f.To.IsZero() {
+		m.to = f.To.Unix()
+	}
+	return m
+}
+
+func (m *matcher) match(k *CellKey) bool {
+	return k.Bucket >= m.from && k.Bucket < m.to &&
+		(m.allDevices || m.devices[k.DeviceType]) &&
+		(m.valid == nil || *m.valid == k.Valid) &&
+		m.clients.has(k.Client) && m.groups.has(k.ClientGroup) &&
+		m.categories.has(k.Category)
+}
+
+// set is a filter list: nil keeps everything; short lists are searched
+// linearly, which beats hashing for the handful of values reports usually
+// name.
+type set[T comparable] struct {
+	all   bool
+	small []T
+	big   map[T]struct{}
+}
+
+func newSet[T comparable](vs []T) set[T] {
+	switch {
+	case vs == nil:
+		return set[T]{all: true}
+	case len(vs) <= 8:
+		return set[T]{small: vs}
+	}
+	m := make(map[T]struct{}, len(vs))
+	for _, v := range vs {
+		m[v] = struct{}{}
+	}
+	return set[T]{big: m}
+}
+
+func (s *set[T]) has(v T) bool {
+	switch {
+	case s.all:
+		return true
+	case s.big != nil:
+		_, ok := s.big[v]
+		return ok
+	}
+	return slices.Contains(s.small, v)
+}

@@ -1,0 +1,109 @@
+// Package tally holds the domain of the Tally event and report service: the
+// event, the report query and its answer, the Store every backend implements,
+// and the error type shared by all layers.
+//
+// It imports no driver, no net/http and no generated code, so that stores
+// (sqlite, mongo) and transports (api) depend on it and never on each other.
+package tally
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Store keeps events and answers reports over them. Implementations must be
+// safe for concurrent use.
+type Store interface {
+	// CreateEvent stores e durably before it returns. It returns an error with
+	// code EConflict when an event with e.ID already exists; the stored event
+	// is then unchanged.
+	CreateEvent(ctx context.Context, e Event) error
+
+	// CreateEvents stores a batch of already validated events and returns,
+	// for each, whether it was inserted (false: its ID was already stored or
+	// appears earlier in the batch). It returns only after every inserted
+	// event is durable.
+	CreateEvents(ctx context.Context, events []Event) ([]bool, error)
+
+	// Event returns the event with the given id, or an error with code
+	// ENotFound.
+	Event(ctx context.Context, id ID) (Event, error)
+
+	// DeleteEvent removes the event and its contribution to every report, or
+	// returns an error with code ENotFound.
+	DeleteEvent(ctx context.Context, id ID) error
+
+	// Report answers an aggregated query. q must be normalized (see
+	// ReportQuery.Normalize). Returns EInvalid for a query the store cannot
+	// answer.
+	Report(ctx context.Context, q ReportQuery) (Report, error)
+
+	// Ping reports whether the store can serve requests.
+	Ping(ctx context.Context) error
+
+	// Close releases the store; pending writes are finished first.
+	Close() error
+}
+
+// Error codes. They are transport independent; the api package maps each to
+// one HTTP status in one place.
+const (
+	EInvalid      = "invalid"
+	ENotFound     = "not_found"
+	EConflict     = "conflict"
+	ETooLarge     = "too_large"
+	EUnauthorized = "unauthorized"
+	EForbidden    = "forbidden"
+	EUnavailable  = "unavailable"
+	EInternal     = "internal"
+)
+
+// Error is a domain error: a code for machines and a message for people.
+// Field, when set, names the request field or parameter at fault.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("tally: %s: %s", e.Field, e.Message)
+	}
+	return fmt.Sprintf("tally: %s", e.Message)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an EInvalid *Error that names the offending field.
+func FieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: EInvalid, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EInternal
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EInternal
+	}
+}
+
+// ErrorMessage returns the human message of the first *Error in err's chain,
+// or "internal error" so that internals never reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
