@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tallyhq/tally"
 )
@@ -257,4 +260,55 @@ func mustLoad(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// The distinct aggregator keeps only the rows that can reach the page; it
+// must give the same page, total and totals as the general one.
+func TestDistinctAggregatorMatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	seen := map[tally.CellKey]bool{}
+	var cells []tally.Row
+	for len(cells) < 2000 {
+		k := tally.CellKey{
+			Bucket:      int64(rng.IntN(20)) * tally.SecondsPerDay,
+			DeviceType:  tally.DeviceType(rng.IntN(4)),
+			Category:    tally.Category(rng.IntN(4)),
+			Client:      int32(rng.IntN(10)),
+			ClientGroup: int32(rng.IntN(3)),
+			Valid:       rng.IntN(2) == 0,
+		}
+		if k.Category == 3 {
+			k.Category = tally.NoCategory
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		cells = append(cells, tally.Row{Key: k, Count: int64(1 + rng.IntN(3)), Sum: float64(rng.IntN(100))})
+	}
+	cols := append([]tally.Column(nil), tally.Dimensions...)
+	for i := range 200 {
+		rng.Shuffle(len(cols), func(i, j int) { cols[i], cols[j] = cols[j], cols[i] })
+		q := tally.ReportQuery{GroupBy: append([]tally.Column(nil), cols...), Offset: rng.IntN(50), Limit: rng.IntN(40)}
+		for _, c := range []tally.Column{cols[0], tally.ColSum, cols[3]} {
+			if rng.IntN(2) == 0 {
+				q.OrderBy = append(q.OrderBy, tally.Order{Column: c, Desc: rng.IntN(2) == 0})
+			}
+		}
+		if rng.IntN(2) == 0 {
+			q.Filter.Clients = []int32{1, 2, 3}
+		}
+		if err := q.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		general, distinct := tally.NewAggregator(&q), tally.NewDistinctAggregator(&q)
+		for _, c := range cells {
+			general.Add(c.Key, c.Count, c.Sum)
+			distinct.Add(c.Key, c.Count, c.Sum)
+		}
+		want, got := general.Report(), distinct.Report()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("query %d %+v: distinct differs (-want +got):\n%s", i, q, diff)
+		}
+	}
 }
