@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,6 +135,35 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 		q := tally.ReportQuery{GroupBy: []tally.Column{tally.ColClient}}
 		r := mustReport(t, s, q)
 		if diff := cmp.Diff([]string{"1: 1 2"}, rowStrings(t, normalized(q), r.Rows)); diff != "" {
+			t.Errorf("report (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		s := newStore(t)
+		const writers, each = 4, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each*2)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					e := tally.Event{ID: idOf(w*each + i), Client: int32(w), ClientGroup: 1,
+						Timestamp: date("2026-03-01T10:00:00Z"), Value: 1}
+					errs <- s.CreateEvent(ctx, e)
+					_, err := s.Report(ctx, *normalized(tally.ReportQuery{}))
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent CreateEvent or Report: %v", err)
+			}
+		}
+		r := mustReport(t, s, tally.ReportQuery{GroupBy: by(cClient)})
+		if diff := cmp.Diff([]string{"0: 25 25", "1: 25 25", "2: 25 25", "3: 25 25"}, rowStrings(t, normalized(tally.ReportQuery{GroupBy: by(cClient)}), r.Rows)); diff != "" {
 			t.Errorf("report (-want +got):\n%s", diff)
 		}
 	})
