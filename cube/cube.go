@@ -167,7 +167,13 @@ func (c *Cube) Add(k tally.CellKey, count int64, sum float64) {
 
 func (d *day) add(k key, delta agg) {
 	var old, now agg
-	if i, ok := slices.BinarySearchFunc(d.base, k, func(c cell, k key) int { return compareKeys(c.key, k) }); ok {
+	if n := len(d.base); len(d.extra) == 0 && (n == 0 || compareKeys(d.base[n-1].key, k) < 0) {
+		// A key past the end, as when loading cells in key order: append.
+		if delta.count != 0 {
+			d.base = append(d.base, cell{k, delta})
+			now = delta
+		}
+	} else if i, ok := slices.BinarySearchFunc(d.base, k, func(c cell, k key) int { return compareKeys(c.key, k) }); ok {
 		old = d.base[i].agg
 		d.base[i].count += delta.count
 		d.base[i].sum += delta.sum

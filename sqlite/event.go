@@ -24,7 +24,7 @@ func (s *Store) CreateEvent(ctx context.Context, e tally.Event) error {
 		case err != nil:
 			return err
 		case !ok:
-			return tally.Errorf(tally.EConflict, "event %s already exists", e.ID)
+			return rejection{tally.Errorf(tally.EConflict, "event %s already exists", e.ID)}
 		}
 		return tx.addCell(tally.KeyOf(&e, tally.SecondsPerDay), 1, e.Value)
 	})
@@ -120,7 +120,7 @@ func (s *Store) DeleteEvent(ctx context.Context, id tally.ID) error {
 		case err != nil:
 			return err
 		case !ok:
-			return tally.Errorf(tally.ENotFound, "event %s not found", id)
+			return rejection{tally.Errorf(tally.ENotFound, "event %s not found", id)}
 		}
 		return tx.subtractCell(tally.KeyOf(&e, tally.SecondsPerDay), 1, e.Value)
 	})

@@ -13,54 +13,17 @@ import (
 // are left to the Aggregator, which checks every filter anyway.
 const maxSQLList = 500
 
-// Report answers q from the day cells when its buckets and bounds are whole
-// UTC days, else from the raw events.
+// Report answers q from the in-memory cube when its buckets and bounds are
+// whole UTC days, else from the raw events in its time range.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
-	a := tally.NewAggregator(&q)
-	var err error
-	if q.InUTCDays() {
-		err = s.feedCells(ctx, &q, a)
-	} else {
-		err = s.feedEvents(ctx, &q, a)
+	if r, ok := s.cube.Report(&q); ok {
+		return r, nil
 	}
-	if err != nil {
+	a := tally.NewAggregator(&q)
+	if err := s.feedEvents(ctx, &q, a); err != nil {
 		return tally.Report{}, err
 	}
 	return a.Report(), nil
-}
-
-func (s *Store) feedCells(ctx context.Context, q *tally.ReportQuery, a *tally.Aggregator) error {
-	var w where
-	f := &q.Filter
-	if !f.From.IsZero() {
-		w.add("day >= ?", f.From.Unix())
-	}
-	if !f.To.IsZero() {
-		w.add("day < ?", f.To.Unix())
-	}
-	w.filterLists(f)
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells`+w.String(), w.args...)
-	if err != nil {
-		return fmt.Errorf("sqlite: report: %w", translate(err))
-	}
-	defer rows.Close()
-	var (
-		k              tally.CellKey
-		device, cat, n int64
-		sum            float64
-	)
-	for rows.Next() {
-		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &n, &sum); err != nil {
-			return fmt.Errorf("sqlite: report: %w", translate(err))
-		}
-		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
-		a.Add(k, n, sum)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: report: %w", translate(err))
-	}
-	return nil
 }
 
 func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.Aggregator) error {

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/cube"
 )
 
 var _ tally.Store = (*Store)(nil)
@@ -29,12 +31,19 @@ type Options struct {
 	// the process, which is what the API promises, and commits faster in WAL
 	// mode.
 	Synchronous string
+	// CommitObserver, when set, is told of every write transaction: how many
+	// callers shared it (group commit) and how long it took.
+	CommitObserver func(callers int, elapsed time.Duration)
 }
 
 // Store is a tally.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
 	w    *writer
 	read *sql.DB
+	// cube mirrors the cells table in memory and answers the reports whose
+	// buckets are UTC days. This process is the file's only writer, so the
+	// cube, loaded at Open and fed every commit, stays exact.
+	cube *cube.Cube
 
 	eventStmt *sql.Stmt
 }
@@ -81,7 +90,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	w, err := newWriter(ctx, wdb)
+	c := cube.New()
+	if err := loadCube(ctx, wdb, c); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	w, err := newWriter(ctx, wdb, opts.CommitObserver, func(ds []cellDelta) {
+		for _, d := range ds {
+			c.Add(d.key, d.count, d.sum)
+		}
+	})
 	if err != nil {
 		wdb.Close()
 		return nil, err
@@ -98,13 +116,40 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 
-	s := &Store{w: w, read: rdb}
+	s := &Store{w: w, read: rdb, cube: c}
 	s.eventStmt, err = rdb.PrepareContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value FROM events WHERE id = ?`)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", translate(err))
 	}
 	return s, nil
+}
+
+// loadCube reads every cell into c, in the table's key order, which is the
+// order the cube appends fastest.
+func loadCube(ctx context.Context, db *sql.DB, c *cube.Cube) error {
+	rows, err := db.QueryContext(ctx, `SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells`)
+	if err != nil {
+		return fmt.Errorf("sqlite: load cells: %w", translate(err))
+	}
+	defer rows.Close()
+	var (
+		k           tally.CellKey
+		device, cat int64
+		n           int64
+		sum         float64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &n, &sum); err != nil {
+			return fmt.Errorf("sqlite: load cells: %w", translate(err))
+		}
+		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
+		c.Add(k, n, sum)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: load cells: %w", translate(err))
+	}
+	return nil
 }
 
 // Close waits for writes under way, then closes the file.

@@ -6,17 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tallyhq/tally"
 )
 
-// writer owns the only connection that writes and runs one write
-// transaction at a time. It is the seam where group commit (many callers
-// sharing one transaction) will go: callers only describe their work as a
-// function of a writeTx.
+// writer owns the only connection that writes. Callers describe their work
+// as a function of a writeTx; the writer runs the work of every caller that
+// is waiting when a transaction starts in that one transaction (group
+// commit), so that concurrent single-event writes share one commit and its
+// sync, and answers each caller only after the commit.
 type writer struct {
-	mu     sync.Mutex
-	db     *sql.DB // at most one connection
+	db   *sql.DB // at most one connection
+	reqs chan *writeReq
+	done chan struct{} // closed when the loop has ended
+	// onCommit receives the cell changes of a committed transaction, in
+	// order, before any of its callers is answered.
+	onCommit func([]cellDelta)
+	observe  func(callers int, elapsed time.Duration) // may be nil
+
+	mu     sync.RWMutex // guards closed against sends on a closed reqs
 	closed bool
 
 	insertEvent, deleteEvent *sql.Stmt
@@ -24,8 +33,32 @@ type writer struct {
 	deleteEmptyCell          *sql.Stmt
 }
 
-func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
-	w := &writer{db: db}
+// maxGroup bounds how many callers share one transaction, so that one
+// commit's latency stays bounded under a flood.
+const maxGroup = 512
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*writeTx) error
+	done chan error
+}
+
+// rejection is a caller's outcome that changed nothing, such as a conflict:
+// it fails that caller alone.
+type rejection struct{ err error }
+
+func (r rejection) Error() string { return r.err.Error() }
+func (r rejection) Unwrap() error { return r.err }
+
+// cellDelta is a change to one cell, handed to onCommit.
+type cellDelta struct {
+	key   tally.CellKey
+	count int64
+	sum   float64
+}
+
+func newWriter(ctx context.Context, db *sql.DB, observe func(int, time.Duration), onCommit func([]cellDelta)) (*writer, error) {
+	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), observe: observe, onCommit: onCommit}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -50,40 +83,112 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 		}
 		*p.stmt = s
 	}
+	go w.loop()
 	return w, nil
 }
 
-// do runs fn in a write transaction and commits it, or rolls it back when fn
-// fails. A commit returns only once SQLite has made it durable (as durable as
-// the synchronous option asks).
+// do runs fn in a write transaction, possibly shared with other callers, and
+// returns once that transaction is committed (as durable as the synchronous
+// option asks) or has failed.
+//
+// When fn returns a rejection (a conflict, a missing event) it must have
+// changed nothing: the transaction goes on for the other callers. Any other
+// error rolls back the whole transaction and fails every caller in it.
 func (w *writer) do(ctx context.Context, fn func(*writeTx) error) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	w.mu.RLock()
 	if w.closed {
+		w.mu.RUnlock()
 		return tally.Errorf(tally.EUnavailable, "store is closed")
+	}
+	w.reqs <- r
+	w.mu.RUnlock()
+	// Wait for the outcome even when ctx ends: the write may already be
+	// committed, and the caller must not report failure for a stored event.
+	return <-r.done
+}
+
+func (w *writer) loop() {
+	defer close(w.done)
+	group := make([]*writeReq, 0, maxGroup)
+	for r := range w.reqs {
+		group = append(group[:0], r)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break more
+				}
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		w.commit(group)
+	}
+}
+
+// commit runs the group's work in one transaction and answers every caller.
+func (w *writer) commit(group []*writeReq) {
+	// The shared transaction must not end with one caller's context.
+	ctx := context.Background()
+	if w.observe != nil {
+		start := time.Now()
+		defer func() { w.observe(len(group), time.Since(start)) }()
+	}
+	fail := func(err error) {
+		for _, r := range group {
+			r.done <- err
+		}
 	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", translate(err))
+		fail(fmt.Errorf("sqlite: begin: %w", translate(err)))
+		return
 	}
-	if err := fn(&writeTx{ctx: ctx, tx: tx, w: w}); err != nil {
-		tx.Rollback()
-		return err
+	t := &writeTx{ctx: ctx, tx: tx, w: w}
+	results := make([]error, len(group))
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = err // gave up before its work began: nothing written
+			continue
+		}
+		err := r.fn(t)
+		var rej rejection
+		switch {
+		case err == nil:
+		case errors.As(err, &rej):
+			results[i] = rej.err
+		default:
+			tx.Rollback()
+			fail(err)
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", translate(err))
+		fail(fmt.Errorf("sqlite: commit: %w", translate(err)))
+		return
 	}
-	return nil
+	if w.onCommit != nil && len(t.deltas) > 0 {
+		w.onCommit(t.deltas)
+	}
+	for i, r := range group {
+		r.done <- results[i]
+	}
 }
 
-// close waits for the write under way, then closes the connection.
+// close finishes the writes already asked for, then closes the connection.
 func (w *writer) close() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed {
+		w.mu.Unlock()
 		return nil
 	}
 	w.closed = true
+	close(w.reqs)
+	w.mu.Unlock()
+	<-w.done
 	return errors.Join(w.closeStmts(), w.db.Close())
 }
 
@@ -99,10 +204,11 @@ func (w *writer) closeStmts() error {
 
 // writeTx is one write transaction with the writer's statements bound to it.
 type writeTx struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	w     *writer
-	bound map[*sql.Stmt]*sql.Stmt
+	ctx    context.Context
+	tx     *sql.Tx
+	w      *writer
+	bound  map[*sql.Stmt]*sql.Stmt
+	deltas []cellDelta // the cell changes made so far
 }
 
 // stmt returns s bound to the transaction, binding each statement once per
@@ -163,6 +269,7 @@ func (t *writeTx) addCell(k tally.CellKey, count int64, sum float64) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: add to cell: %w", err)
 	}
+	t.deltas = append(t.deltas, cellDelta{k, count, sum})
 	return nil
 }
 
@@ -177,5 +284,6 @@ func (t *writeTx) subtractCell(k tally.CellKey, count int64, sum float64) error 
 	if _, err := t.exec(t.w.deleteEmptyCell, key...); err != nil {
 		return fmt.Errorf("sqlite: drop empty cell: %w", err)
 	}
+	t.deltas = append(t.deltas, cellDelta{k, -count, -sum})
 	return nil
 }
