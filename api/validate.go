@@ -168,24 +168,32 @@ func fieldErrors(err error) []fieldError {
 	var out []fieldError
 	var walk func(err error)
 	walk = func(err error) {
-		var me openapi3.MultiError
-		var re *openapi3filter.RequestError
-		switch {
-		case errors.As(err, &me):
-			for _, e := range me {
+		// Type switches, not errors.As: a RequestError unwraps to its
+		// schema errors, and their context (parameter or body) must not be
+		// skipped.
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, e := range e {
 				walk(e)
 			}
-		case errors.As(err, &re) && re.Parameter != nil:
-			out = append(out, parameterErrors(re.Parameter, re.Err)...)
-		case errors.As(err, &re) && re.RequestBody != nil:
-			out = append(out, bodyErrors(re)...)
+		case *openapi3filter.RequestError:
+			switch {
+			case e.Parameter != nil:
+				out = append(out, parameterErrors(e.Parameter, e.Err)...)
+			case e.RequestBody != nil:
+				out = append(out, bodyErrors(e)...)
+			default:
+				out = append(out, fieldError{Message: e.Error()})
+			}
 		default:
 			out = append(out, fieldError{Message: err.Error()})
 		}
 	}
 	walk(err)
+	// One message per field: a value out of an int32's range, say, breaks
+	// both its format and its maximum.
 	slices.SortStableFunc(out, func(a, b fieldError) int { return strings.Compare(a.Field, b.Field) })
-	return out
+	return slices.CompactFunc(out, func(a, b fieldError) bool { return a.Field != "" && a.Field == b.Field })
 }
 
 func parameterErrors(p *openapi3.Parameter, err error) []fieldError {
@@ -215,13 +223,12 @@ func parameterErrors(p *openapi3.Parameter, err error) []fieldError {
 	}
 	var out []fieldError
 	for _, se := range schemaErrors(err) {
-		reason := se.Reason
+		reason := schemaReason(se)
 		// A query value is the client's own text: quoting it says which item
 		// of a list is at fault.
 		if v, ok := scalar(se.Value); ok {
-			reason = strings.TrimPrefix(reason, "value ")
-			if strings.HasPrefix(reason, "doesn't") {
-				reason = "does not match " + strings.TrimPrefix(reason, "doesn't match ")
+			for _, prefix := range []string{"value ", "number ", "string ", "integer "} {
+				reason = strings.TrimPrefix(reason, prefix)
 			}
 			reason = fmt.Sprintf("%q %s", v, reason)
 		}
@@ -258,7 +265,7 @@ func bodyErrors(re *openapi3filter.RequestError) []fieldError {
 	var out []fieldError
 	for _, se := range schemaErrors(re.Err) {
 		path := se.JSONPointer()
-		reason := se.Reason
+		reason := schemaReason(se)
 		if name, ok := unsupportedProperty(reason); ok {
 			path = append(path, name)
 			reason = "unknown field"
@@ -281,6 +288,27 @@ func bodyErrors(re *openapi3filter.RequestError) []fieldError {
 	return out
 }
 
+// schemaReason words the formats in the contract's terms rather than as
+// the regular expressions that check them.
+func schemaReason(se *openapi3.SchemaError) string {
+	if se.Schema != nil && (se.SchemaField == "format" || se.SchemaField == "pattern") {
+		switch se.Schema.Format {
+		case "date-time":
+			return "value must be an RFC 3339 date-time"
+		case "date":
+			return "value must be a date, YYYY-MM-DD"
+		case "uuid":
+			return "value must be a UUID in 8-4-4-4-12 hex form"
+		case "int32":
+			return "value must be a 32-bit integer"
+		}
+	}
+	if se.SchemaField == "uniqueItems" {
+		return "lists a value more than once"
+	}
+	return se.Reason
+}
+
 func unsupportedProperty(reason string) (string, bool) {
 	rest, ok := strings.CutPrefix(reason, "property ")
 	if !ok {
@@ -299,16 +327,19 @@ func schemaErrors(err error) []*openapi3.SchemaError {
 	var out []*openapi3.SchemaError
 	var walk func(err error)
 	walk = func(err error) {
-		var me openapi3.MultiError
-		var se *openapi3.SchemaError
-		switch {
-		case err == nil:
-		case errors.As(err, &me):
-			for _, e := range me {
+		switch e := err.(type) {
+		case nil:
+		case openapi3.MultiError:
+			for _, e := range e {
 				walk(e)
 			}
-		case errors.As(err, &se):
-			out = append(out, se)
+		case *openapi3.SchemaError:
+			out = append(out, e)
+		default:
+			var se *openapi3.SchemaError
+			if errors.As(err, &se) {
+				out = append(out, se)
+			}
 		}
 	}
 	walk(err)
