@@ -322,8 +322,13 @@ func writeCSV(w http.ResponseWriter, q *tally.ReportQuery, rep *tally.Report) er
 				record = append(record, string(buf))
 			}
 		}
-		record = append(record, strconv.FormatInt(r.Count, 10),
-			string(appendFloat(buf[:0], r.Sum)), string(appendFloat(buf[:0], r.Mean())))
+		// One conversion per statement: the order of evaluation of a call's
+		// arguments would let the second append overwrite the first.
+		record = append(record, strconv.FormatInt(r.Count, 10))
+		buf = appendFloat(buf[:0], r.Sum)
+		record = append(record, string(buf))
+		buf = appendFloat(buf[:0], r.Mean())
+		record = append(record, string(buf))
 		if err := cw.Write(record); err != nil {
 			return nil
 		}
