@@ -93,7 +93,8 @@ func (s *server) routes(reg *prometheus.Registry) error {
 	r.api("GET /healthz", s.handleHealth, typeJSON)
 	r.api("GET /readyz", s.handleReady, typeJSON)
 	r.api("GET /openapi.json", s.handleOpenAPIJSON, typeJSON)
-	r.api("GET /openapi.yaml", s.handleOpenAPIYAML, typeYAML, "text/yaml")
+	// JSON too: the contract answers every Accept that lists application/json.
+	r.api("GET /openapi.yaml", s.handleOpenAPIYAML, typeYAML, "text/yaml", typeJSON)
 	// Browsers and scrapers negotiate these themselves: no JSON negotiation.
 	r.raw("GET /metrics", s.metrics.handler(reg))
 	ui := v5emb.NewHandlerWithConfig(swgui.Config{

@@ -303,10 +303,38 @@ func schemaReason(se *openapi3.SchemaError) string {
 			return "value must be a 32-bit integer"
 		}
 	}
-	if se.SchemaField == "uniqueItems" {
+	switch se.SchemaField {
+	case "uniqueItems":
 		return "lists a value more than once"
+	case "anyOf", "oneOf":
+		alts := se.Schema.AnyOf
+		if se.SchemaField == "oneOf" {
+			alts = se.Schema.OneOf
+		}
+		var forms []string
+		for _, alt := range alts {
+			forms = append(forms, describe(alt.Value))
+		}
+		return "value must be " + strings.Join(forms, " or ")
 	}
 	return se.Reason
+}
+
+// describe names what a schema admits, for messages.
+func describe(s *openapi3.Schema) string {
+	switch {
+	case len(s.Enum) > 0:
+		var vs []string
+		for _, v := range s.Enum {
+			vs = append(vs, fmt.Sprintf("%q", fmt.Sprint(v)))
+		}
+		return strings.Join(vs, " or ")
+	case s.Type.Is(openapi3.TypeInteger) && s.Format == "int32":
+		return "a 32-bit integer"
+	case s.Type != nil && len(s.Type.Slice()) == 1:
+		return "a " + s.Type.Slice()[0]
+	}
+	return "another form"
 }
 
 func unsupportedProperty(reason string) (string, bool) {
