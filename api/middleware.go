@@ -15,8 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/tallyhq/tally"
 )
 
 type ctxKey int
@@ -81,7 +79,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			s.metrics.observe(route, r.Method, status, elapsed)
+			s.metrics.observe(route, methodLabel(r.Method), status, elapsed)
 			s.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "path", r.URL.Path,
 				"status", status, "duration", elapsed, "bytes", rec.bytes, "request_id", id)
 		}()
@@ -99,6 +97,17 @@ func routeLabel(pattern string) string {
 		return "unmatched"
 	}
 	return pattern
+}
+
+// methodLabel keeps the metrics' cardinality bounded whatever methods
+// clients invent.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
 
 // recorder remembers the status and size of an answer.
@@ -194,5 +203,3 @@ func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
-
-var _ = tally.EInvalid
