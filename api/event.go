@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"reflect"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,9 +20,9 @@ import (
 type eventJSON struct {
 	ID          *string  `json:"id,omitempty"`
 	DeviceType  *string  `json:"device_type"`
-	Category    *int32   `json:"category"`
-	Client      *int32   `json:"client"`
-	ClientGroup *int32   `json:"client_group"`
+	Category    *int32JSON `json:"category"`
+	Client      *int32JSON `json:"client"`
+	ClientGroup *int32JSON `json:"client_group"`
 	Timestamp   *string  `json:"timestamp"`
 	Valid       *bool    `json:"valid"`
 	Value       *float64 `json:"value"`
@@ -57,7 +59,7 @@ func decodeEvent(body []byte) (tally.Event, bool, error) {
 	}
 	e.Category = tally.NoCategory
 	if in.Category != nil {
-		e.Category = tally.CategoryOf(*in.Category)
+		e.Category = tally.CategoryOf(int32(*in.Category))
 	}
 	switch {
 	case in.Client == nil:
@@ -71,7 +73,8 @@ func decodeEvent(body []byte) (tally.Event, bool, error) {
 	case in.Value == nil:
 		return e, false, tally.FieldErrorf("value", "is required")
 	}
-	e.Client, e.ClientGroup, e.Valid, e.Value = *in.Client, *in.ClientGroup, *in.Valid, *in.Value
+	e.Client, e.ClientGroup = int32(*in.Client), int32(*in.ClientGroup)
+	e.Valid, e.Value = *in.Valid, *in.Value
 	ts, err := time.Parse(time.RFC3339, *in.Timestamp)
 	if err != nil {
 		return e, false, tally.FieldErrorf("timestamp", "must be an RFC 3339 date-time")
@@ -82,6 +85,29 @@ func decodeEvent(body []byte) (tally.Event, bool, error) {
 		return e, false, err
 	}
 	return e, hasID, nil
+}
+
+// int32JSON is a JSON number that is a 32-bit integer, in any of JSON's
+// spellings (1000, 1e3, 1000.0), as the document's integer type admits.
+type int32JSON int32
+
+var errNotInt32 = &json.UnmarshalTypeError{Value: "number", Type: reflect.TypeFor[int32]()}
+
+func (n *int32JSON) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if i, err := strconv.ParseInt(s, 10, 32); err == nil {
+		*n = int32JSON(i)
+		return nil
+	}
+	if len(s) == 0 || !(s[0] == '-' || '0' <= s[0] && s[0] <= '9') {
+		return errNotInt32 // a string, a boolean, an object…
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
+		return errNotInt32
+	}
+	*n = int32JSON(f)
+	return nil
 }
 
 // jsonError names the field of an encoding/json error.

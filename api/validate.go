@@ -275,6 +275,9 @@ func bodyErrors(re *openapi3filter.RequestError) []fieldError {
 		field := strings.Join(path, ".")
 		if field == "" {
 			field = "body"
+			if se.SchemaField == "type" || se.SchemaField == "nullable" {
+				reason = "must be a JSON object"
+			}
 		}
 		out = append(out, fieldError{Field: field, In: "body", Message: field + ": " + reason})
 	}
