@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"reflect"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -18,14 +18,14 @@ import (
 // eventJSON is the wire form of an event, for both directions: pointers tell
 // absent and null from zero.
 type eventJSON struct {
-	ID          *string  `json:"id,omitempty"`
-	DeviceType  *string  `json:"device_type"`
+	ID          *string    `json:"id,omitempty"`
+	DeviceType  *string    `json:"device_type"`
 	Category    *int32JSON `json:"category"`
 	Client      *int32JSON `json:"client"`
 	ClientGroup *int32JSON `json:"client_group"`
-	Timestamp   *string  `json:"timestamp"`
-	Valid       *bool    `json:"valid"`
-	Value       *float64 `json:"value"`
+	Timestamp   *string    `json:"timestamp"`
+	Valid       *bool      `json:"valid"`
+	Value       *float64   `json:"value"`
 }
 
 // decodeEvent parses a request body into an event: strictly (unknown fields
