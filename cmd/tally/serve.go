@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/sqlite"
 )
 
 // serveConfig is everything serve needs, read once from flags and TALLY_*
@@ -186,14 +189,17 @@ func openSQLite(ctx context.Context, path, sync string) (tally.Store, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--store: the SQLite path is empty")}
 	}
-	// The default path is under data/, which a fresh checkout lacks.
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("creating the store's directory: %w", err)
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: sync})
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	return nil, errors.New("the sqlite store is not wired yet")
+	return st, nil
 }
 
-// newHandler builds the HTTP API over store.
+// newHandler builds the HTTP API over store, with the Go runtime and process
+// metrics next to the API's own on /metrics.
 func newHandler(cfg serveConfig, store tally.Store, logger *slog.Logger) (http.Handler, error) {
-	return nil, errors.New("the api package is not wired yet")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return api.NewHandler(api.Config{Store: store, MaxBody: cfg.MaxBody, Logger: logger, Registry: reg})
 }
