@@ -21,7 +21,7 @@ const (
 type Config struct {
 	Days   int       // whole UTC days, the last one ending at 00:00 UTC of Now's day
 	PerDay int       // events in each day
-	Seed   int64     // same seed and Now, same events
+	Seed   int64     // the same Config (Now's day included) gives the same events
 	Now    time.Time // the generated days end before Now's UTC day
 }
 
@@ -47,12 +47,15 @@ func New(cfg Config) (*Generator, error) {
 		return nil, tally.FieldErrorf("now", "must be set")
 	}
 	today := cfg.Now.UTC().Truncate(24 * time.Hour)
-	// The second word of the PCG state is fixed so that the seed alone
-	// decides the sequence.
-	src := rand.NewPCG(uint64(cfg.Seed), 0x7a11_7a11_7a11_7a11)
+	start := today.AddDate(0, 0, -cfg.Days)
+	// The whole config goes into the PCG state, not the seed alone, so that
+	// two runs over different days or sizes do not draw the same ids (which
+	// a server would refuse as duplicates).
+	shape := uint64(start.Unix())*0x9e37_79b9_7f4a_7c15 ^ uint64(cfg.Days)<<32 ^ uint64(cfg.PerDay)
+	src := rand.NewPCG(uint64(cfg.Seed), shape)
 	return &Generator{
 		rng:   rand.New(src),
-		start: today.AddDate(0, 0, -cfg.Days),
+		start: start,
 		days:  cfg.Days,
 		per:   cfg.PerDay,
 	}, nil

@@ -47,6 +47,19 @@ func TestDeterminism(t *testing.T) {
 	if same != 0 {
 		t.Errorf("seeds 42 and 43 share %d of %d events", same, len(a))
 	}
+
+	// Another number of days, same seed: new ids, so that both sets can be
+	// posted to one server.
+	cfg.Seed, cfg.Days = 42, 1
+	ids := map[tally.ID]bool{}
+	for _, e := range a {
+		ids[e.ID] = true
+	}
+	for _, e := range mustGenerate(t, cfg) {
+		if ids[e.ID] {
+			t.Fatalf("3 days and 1 day from seed 42 share id %v", e.ID)
+		}
+	}
 }
 
 func TestDayRange(t *testing.T) {
