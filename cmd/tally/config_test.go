@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tallyhq/tally/discard"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -120,5 +122,19 @@ func TestParseSize(t *testing.T) {
 		if got, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", in, got)
 		}
+	}
+}
+
+func TestOpenStoreDiscard(t *testing.T) {
+	ctx := t.Context()
+	st, err := openStore(ctx, serveConfig{Store: "discard:"})
+	if err != nil {
+		t.Fatalf("openStore(discard:): %v", err)
+	}
+	if _, ok := st.(discard.Store); !ok {
+		t.Errorf("openStore(discard:) = %T, want discard.Store", st)
+	}
+	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}); !errors.As(err, new(usageError)) {
+		t.Errorf("openStore(discard:/tmp/x.db): got %v, want a usage error", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/discard"
 	"github.com/tallyhq/tally/sqlite"
 )
 
@@ -55,7 +56,7 @@ func envFlag(fs *flag.FlagSet, getenv func(string) string, p *string, name, env,
 func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (serveConfig, error) {
 	var raw struct{ addr, store, maxBody, sync, logFormat, shutdown string }
 	envFlag(fs, getenv, &raw.addr, "addr", "TALLY_ADDR", ":8080", "listen `address` (port 0 picks a free port)")
-	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH` or a bare path")
+	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH` or a bare path; discard: keeps nothing, a benchmarking aid (the ceiling of tally bench), never for data")
 	envFlag(fs, getenv, &raw.maxBody, "max-body", "TALLY_MAX_BODY", "1MiB", "largest accepted request `size` (bytes, KiB, MiB, GiB)")
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
@@ -170,15 +171,21 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 
 // openStore opens the store the --store setting names. It is the one place
 // that reads the setting's scheme: "sqlite:PATH" (also "sqlite://PATH") or a
-// bare path means SQLite.
+// bare path means SQLite; "discard:" is the store that keeps nothing, only
+// for measuring the HTTP path's ceiling (tally bench).
 func openStore(ctx context.Context, cfg serveConfig) (tally.Store, error) {
 	spec := cfg.Store
 	scheme, rest, ok := strings.Cut(spec, ":")
 	switch {
 	case ok && scheme == "sqlite":
 		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg.Sync)
+	case ok && scheme == "discard":
+		if rest != "" {
+			return nil, usageError{fmt.Errorf("--store %q: discard takes no path (write discard:)", spec)}
+		}
+		return discard.Store{}, nil
 	case ok && strings.HasPrefix(rest, "//"):
-		return nil, usageError{fmt.Errorf("--store %q: unsupported scheme %q (want sqlite:PATH or a path)", spec, scheme)}
+		return nil, usageError{fmt.Errorf("--store %q: unsupported scheme %q (want sqlite:PATH, a path or discard:)", spec, scheme)}
 	default:
 		// A bare path, which may hold a colon (a Windows drive letter, say).
 		return openSQLite(ctx, spec, cfg.Sync)
