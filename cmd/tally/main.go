@@ -60,6 +60,7 @@ Commands:
   serve    run the HTTP API server
   gen      generate synthetic events as NDJSON, or post them to a server
   report   print a running server's aggregated report
+  bench    run the reproducible benchmark and append its table to BENCHMARKS.md
   help     show this help
 
 Run 'tally <command> -h' for a command's flags.
@@ -89,6 +90,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.gen(ctx, rest)
 	case "report":
 		return c.report(ctx, rest)
+	case "bench":
+		return c.bench(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil

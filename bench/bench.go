@@ -1,0 +1,247 @@
+// Package bench is Tally's reproducible benchmark (tally bench): it runs the
+// real server as a child process, loads the generator's standard data sets
+// through the HTTP API, and measures ingestion against a no-op store's
+// ceiling and the standard reports against a naive raw scan of the same
+// file, into one table (see BENCHMARKS.md).
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/tallyhq/tally/gen"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Binary         string        // the tally executable, run as `serve`
+	Sizes          []int         // data set sizes in events (each rounded down to a multiple of Days)
+	Days           int           // days the data sets span
+	Seed           int64         // the generator's seed
+	End            time.Time     // 00:00 UTC of the day after the data sets' last day
+	SingleDuration time.Duration // how long POST /event is measured
+	SingleClients  int           // concurrent keep-alive POST /event callers
+	BulkEvents     int           // events sent to measure POST /events
+	Batch          int           // events per POST /events
+	Posters        int           // concurrent POST /events callers
+	ReportRuns     int           // timed runs of each report
+	BaselineRuns   int           // timed runs of each report's raw scan
+	Sync           string        // serve --sync; empty: the server's default
+	Dir            string        // parent of the temporary folder; empty: the system's
+	Keep           bool          // keep the temporary folder (databases, logs)
+	Log            io.Writer     // progress lines; nil discards
+}
+
+// Result is what a run measured.
+type Result struct {
+	Config  Config
+	Ceiling Ingest // the same ingestion on the discard store
+	// CeilingRSS is the discard server's peak resident set, bytes.
+	CeilingRSS int64
+	Sizes      []SizeResult
+	Started    time.Time
+	Elapsed    time.Duration
+}
+
+// SizeResult is what one data set measured.
+type SizeResult struct {
+	Events    int // loaded
+	LoadTime  time.Duration
+	Ingest    Ingest
+	Reports   []ReportResult
+	PeakRSS   int64 // bytes, over the server's whole life
+	DiskBytes int64 // database and WAL files after the load
+}
+
+// LoadRate is the data set's load speed in events per second.
+func (s SizeResult) LoadRate() float64 { return rate(s.Events, s.LoadTime) }
+
+// BytesPerEvent is the disk used per loaded event.
+func (s SizeResult) BytesPerEvent() float64 {
+	if s.Events == 0 {
+		return 0
+	}
+	return float64(s.DiskBytes) / float64(s.Events)
+}
+
+// Seeds of the event streams beyond the data set, offset from Config.Seed
+// so that every stream has ids of its own.
+const (
+	singleSeed = 1_000_003
+	bulkSeed   = 2_000_003
+)
+
+func (c *Config) check() error {
+	var errs []error
+	if c.Binary == "" {
+		errs = append(errs, errors.New("no tally binary"))
+	}
+	if c.Days < 1 {
+		errs = append(errs, errors.New("days must be at least 1"))
+	}
+	for _, n := range c.Sizes {
+		if n < c.Days {
+			errs = append(errs, fmt.Errorf("size %d is below one event a day", n))
+		}
+	}
+	if c.SingleDuration <= 0 || c.SingleClients < 1 || c.BulkEvents < 1 || c.Batch < 1 || c.Posters < 1 ||
+		c.ReportRuns < 1 || c.BaselineRuns < 1 {
+		errs = append(errs, errors.New("durations, counts and runs must be positive"))
+	}
+	if c.End.IsZero() || !c.End.Equal(c.End.UTC().Truncate(24*time.Hour)) {
+		errs = append(errs, errors.New("end must be a UTC midnight"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the benchmark. It needs the machine to itself to mean much: it
+// loads both cores with the server and its clients.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(logw, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, "tally-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer func() {
+		// Keep the logs of a failed run, to see why.
+		if cfg.Keep || err != nil {
+			logf("kept %s", dir)
+			return
+		}
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			err = fmt.Errorf("bench: %w", rerr)
+		}
+	}()
+
+	res = &Result{Config: cfg, Started: time.Now()}
+	logf("ceiling: the discard store")
+	res.Ceiling, res.CeilingRSS, err = runCeiling(ctx, cfg, dir, logf)
+	if err != nil {
+		return nil, fmt.Errorf("bench: ceiling: %w", err)
+	}
+	for _, n := range cfg.Sizes {
+		logf("size %d", n)
+		sr, err := runSize(ctx, cfg, dir, n, logf)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %d events: %w", n, err)
+		}
+		res.Sizes = append(res.Sizes, sr)
+	}
+	res.Elapsed = time.Since(res.Started)
+	return res, nil
+}
+
+func runCeiling(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (Ingest, int64, error) {
+	srv, err := startServer(ctx, cfg.Binary, "discard:", "", filepath.Join(dir, "discard.log"))
+	if err != nil {
+		return Ingest{}, 0, err
+	}
+	in, err := measureIngest(ctx, cfg, srv.URL, logf)
+	rss := srv.PeakRSS()
+	return in, rss, errors.Join(err, srv.stop())
+}
+
+func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(string, ...any)) (sr SizeResult, err error) {
+	sdir := filepath.Join(dir, "events-"+strconv.Itoa(n))
+	if err := os.Mkdir(sdir, 0o755); err != nil {
+		return sr, err
+	}
+	dbPath := filepath.Join(sdir, "tally.db")
+	srv, err := startServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve.log"))
+	if err != nil {
+		return sr, err
+	}
+	defer func() {
+		sr.PeakRSS = srv.PeakRSS()
+		err = errors.Join(err, srv.stop())
+	}()
+
+	g, err := gen.New(gen.Config{Days: cfg.Days, PerDay: n / cfg.Days, Seed: cfg.Seed, Now: cfg.End})
+	if err != nil {
+		return sr, err
+	}
+	sr.Events = g.Len()
+	logf("loading %d events over %d days in batches of %d, %d posters", sr.Events, cfg.Days, cfg.Batch, cfg.Posters)
+	if sr.LoadTime, err = postBatches(ctx, srv.URL, g, sr.Events, cfg.Batch, cfg.Posters); err != nil {
+		return sr, fmt.Errorf("load: %w", err)
+	}
+	logf("loaded in %v: %.0f events/s", sr.LoadTime.Round(time.Millisecond), sr.LoadRate())
+	if sr.DiskBytes, err = diskUsage(dbPath); err != nil {
+		return sr, err
+	}
+
+	logf("reports: %d runs each, raw-scan baseline %d runs each", cfg.ReportRuns, cfg.BaselineRuns)
+	if sr.Reports, err = measureReports(ctx, srv.URL, dbPath, StandardQueries(g.End()), cfg.ReportRuns, cfg.BaselineRuns); err != nil {
+		return sr, err
+	}
+	for _, r := range sr.Reports {
+		logf("  %s p50 %v p99 %v, raw scan p50 %v (%.0f×)", r.Query.Name, r.Tally.P50, r.Tally.P99, r.Baseline.P50, r.Speedup())
+	}
+	if sr.Ingest, err = measureIngest(ctx, cfg, srv.URL, logf); err != nil {
+		return sr, err
+	}
+	return sr, nil
+}
+
+// measureIngest measures POST /event and POST /events on a running server
+// with fresh events of the generator's distributions.
+func measureIngest(ctx context.Context, cfg Config, base string, logf func(string, ...any)) (Ingest, error) {
+	var in Ingest
+	// A generator far larger than any run can use: its events are made as
+	// they are sent.
+	single, err := gen.New(gen.Config{Days: cfg.Days, PerDay: 1 << 24, Seed: cfg.Seed + singleSeed, Now: cfg.End})
+	if err != nil {
+		return in, err
+	}
+	logf("POST /event: %d clients for %v", cfg.SingleClients, cfg.SingleDuration)
+	var lat []time.Duration
+	if in.SingleEvents, in.SingleTime, lat, err = postSingles(ctx, base, single, cfg.SingleClients, cfg.SingleDuration); err != nil {
+		return in, err
+	}
+	in.Single = Summarize(lat)
+	logf("  %.0f events/s, p50 %v, p99 %v", in.SingleRate(), in.Single.P50, in.Single.P99)
+
+	perDay := (cfg.BulkEvents + cfg.Days - 1) / cfg.Days
+	bulk, err := gen.New(gen.Config{Days: cfg.Days, PerDay: perDay, Seed: cfg.Seed + bulkSeed, Now: cfg.End})
+	if err != nil {
+		return in, err
+	}
+	in.BulkEvents = cfg.BulkEvents
+	logf("POST /events: %d events in batches of %d, %d posters", in.BulkEvents, cfg.Batch, cfg.Posters)
+	if in.BulkTime, err = postBatches(ctx, base, bulk, in.BulkEvents, cfg.Batch, cfg.Posters); err != nil {
+		return in, err
+	}
+	logf("  %.0f events/s", in.BulkRate())
+	return in, nil
+}
+
+// diskUsage is the size of the database file and its write-ahead log.
+func diskUsage(dbPath string) (int64, error) {
+	var total int64
+	for _, p := range []string{dbPath, dbPath + "-wal"} {
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return 0, err
+		default:
+			total += fi.Size()
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,407 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the naive baseline reads the store's file directly
+
+	"github.com/tallyhq/tally"
+)
+
+// Query is one of the standard reports, in the terms of GET /report.
+type Query struct {
+	Name     string
+	Title    string   // what it asks, for the table
+	GroupBy  []string // empty: the default, all six dimensions
+	OrderBy  []string // names, "-" prefixed for descending
+	From, To time.Time
+	Clients  []int32
+	Valid    *bool
+	Offset   int
+	Limit    int // 0: the default, 100
+}
+
+// allDimensions is the default group_by, in the contract's order.
+var allDimensions = []string{"date", "device_type", "category", "client", "client_group", "valid"}
+
+// StandardQueries returns the six reports of the benchmark over a data set
+// whose last day ends at end (00:00 UTC of the day after it).
+func StandardQueries(end time.Time) []Query {
+	days := func(n int) time.Time { return end.AddDate(0, 0, -n) }
+	valid := true
+	return []Query{
+		{Name: "Q1", Title: "default: all six dimensions, limit 100"},
+		{Name: "Q2", Title: "group_by=date, last 30 days", GroupBy: []string{"date"}, From: days(30), To: end},
+		{Name: "Q3", Title: "group_by=date client order_by=-date, 10 clients, 30 days",
+			GroupBy: []string{"date", "client"}, OrderBy: []string{"-date"},
+			Clients: []int32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, From: days(30), To: end},
+		{Name: "Q4", Title: "group_by=device_type valid", GroupBy: []string{"device_type", "valid"}},
+		{Name: "Q5", Title: "group_by=client_group category valid=true, 7 days",
+			GroupBy: []string{"client_group", "category"}, Valid: &valid, From: days(7), To: end},
+		{Name: "Q6", Title: "group_by=client order_by=client offset=50 limit=20",
+			GroupBy: []string{"client"}, OrderBy: []string{"client"}, Offset: 50, Limit: 20},
+	}
+}
+
+// Params returns the query string of GET /report.
+func (q *Query) Params() url.Values {
+	v := url.Values{}
+	if len(q.GroupBy) > 0 {
+		v.Set("group_by", strings.Join(q.GroupBy, " "))
+	}
+	if len(q.OrderBy) > 0 {
+		v.Set("order_by", strings.Join(q.OrderBy, " "))
+	}
+	if !q.From.IsZero() {
+		v.Set("start_date", q.From.Format(time.DateOnly))
+	}
+	if !q.To.IsZero() {
+		v.Set("end_date", q.To.Format(time.DateOnly))
+	}
+	if len(q.Clients) > 0 {
+		cs := make([]string, len(q.Clients))
+		for i, c := range q.Clients {
+			cs[i] = strconv.Itoa(int(c))
+		}
+		v.Set("clients", strings.Join(cs, " "))
+	}
+	if q.Valid != nil {
+		v.Set("valid", strconv.FormatBool(*q.Valid))
+	}
+	if q.Offset != 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return v
+}
+
+func (q *Query) groups() []string {
+	if len(q.GroupBy) == 0 {
+		return allDimensions
+	}
+	return q.GroupBy
+}
+
+func (q *Query) limit() int {
+	if q.Limit == 0 {
+		return 100
+	}
+	return q.Limit
+}
+
+// answer is a report's page in a form both sides can be compared in: each
+// row's grouped values as text, in group_by order.
+type answer struct {
+	Total int
+	Rows  []answerRow
+}
+
+type answerRow struct {
+	Key   string // grouped values, "|"-joined
+	Count int64
+	Sum   float64
+}
+
+// same reports whether two answers agree, sums within rounding; when not,
+// it says where they differ first.
+func (a answer) same(b answer) (bool, string) {
+	if a.Total != b.Total {
+		return false, fmt.Sprintf("total_count %d, want %d", a.Total, b.Total)
+	}
+	if len(a.Rows) != len(b.Rows) {
+		return false, fmt.Sprintf("%d rows, want %d", len(a.Rows), len(b.Rows))
+	}
+	for i := range a.Rows {
+		x, y := a.Rows[i], b.Rows[i]
+		if x.Key != y.Key || x.Count != y.Count || !tally.SameSum(x.Sum, y.Sum) {
+			return false, fmt.Sprintf("row %d is %+v, want %+v", i, x, y)
+		}
+	}
+	return true, ""
+}
+
+// getReport runs q once over HTTP and returns its latency (request sent to
+// body read) and the body.
+func getReport(ctx context.Context, client *http.Client, base string, q *Query) (time.Duration, []byte, error) {
+	u := base + "/report"
+	if p := q.Params().Encode(); p != "" {
+		u += "?" + p
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("GET /report: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(t0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("GET /report: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, short(body))
+	}
+	return elapsed, body, nil
+}
+
+// parseReport reads a JSON report body into an answer.
+func parseReport(q *Query, body []byte) (answer, error) {
+	var r struct {
+		Pagination struct {
+			TotalCount int `json:"total_count"`
+		} `json:"pagination"`
+		Rows []map[string]json.RawMessage `json:"rows"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return answer{}, fmt.Errorf("decoding the report: %w", err)
+	}
+	a := answer{Total: r.Pagination.TotalCount, Rows: make([]answerRow, len(r.Rows))}
+	for i, row := range r.Rows {
+		var key []string
+		for _, g := range q.groups() {
+			name := g
+			if g == "date" {
+				name = "day"
+			}
+			v, ok := row[name]
+			if !ok {
+				return answer{}, fmt.Errorf("row %d has no %q", i, name)
+			}
+			key = append(key, strings.Trim(string(v), `"`))
+		}
+		a.Rows[i].Key = strings.Join(key, "|")
+		if err := json.Unmarshal(row["count"], &a.Rows[i].Count); err != nil {
+			return answer{}, fmt.Errorf("row %d: count: %w", i, err)
+		}
+		if err := json.Unmarshal(row["sum"], &a.Rows[i].Sum); err != nil {
+			return answer{}, fmt.Errorf("row %d: sum: %w", i, err)
+		}
+	}
+	return a, nil
+}
+
+// openRaw opens the store's SQLite file read-only, beside the running server
+// (WAL lets a reader in while the server holds the file).
+func openRaw(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// microsPerDay turns the events table's ts (Unix microseconds) into a UTC
+// day number by integer division, as a raw-scan report would.
+const microsPerDay = 24 * 60 * 60 * 1_000_000
+
+// naiveSQL is q as one GROUP BY over the raw events table: the old service's
+// way of answering, whose cost grows with the events scanned. The window
+// count gives total_count in the same scan.
+func naiveSQL(q *Query) (string, []any) {
+	expr := map[string]string{
+		"date": fmt.Sprintf("ts / %d", microsPerDay), "device_type": "device_type", "category": "category",
+		"client": "client", "client_group": "client_group", "valid": "valid",
+	}
+	groups := q.groups()
+	var cols []string
+	for _, g := range groups {
+		cols = append(cols, expr[g])
+	}
+	var where []string
+	var args []any
+	if !q.From.IsZero() {
+		where = append(where, "ts >= ?")
+		args = append(args, q.From.UnixMicro())
+	}
+	if !q.To.IsZero() {
+		where = append(where, "ts < ?")
+		args = append(args, q.To.UnixMicro())
+	}
+	if len(q.Clients) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(q.Clients)), ",")
+		where = append(where, "client IN ("+ph+")")
+		for _, c := range q.Clients {
+			args = append(args, c)
+		}
+	}
+	if q.Valid != nil {
+		where = append(where, "valid = ?")
+		args = append(args, *q.Valid)
+	}
+	// Order: the order_by columns, then the other grouped ones ascending, as
+	// the contract breaks ties.
+	var order []string
+	ordered := map[string]bool{}
+	for _, o := range q.OrderBy {
+		name, desc := strings.CutPrefix(o, "-")
+		ordered[name] = true
+		if desc {
+			order = append(order, expr[name]+" DESC")
+		} else {
+			order = append(order, expr[name])
+		}
+	}
+	for _, g := range groups {
+		if !ordered[g] {
+			order = append(order, expr[g])
+		}
+	}
+	s := "SELECT " + strings.Join(cols, ", ") + ", COUNT(*), SUM(value), COUNT(*) OVER () FROM events"
+	if len(where) > 0 {
+		s += " WHERE " + strings.Join(where, " AND ")
+	}
+	s += " GROUP BY " + strings.Join(cols, ", ") + " ORDER BY " + strings.Join(order, ", ") + " LIMIT ? OFFSET ?"
+	args = append(args, q.limit(), q.Offset)
+	return s, args
+}
+
+// naiveReport answers q from the raw events and returns how long it took.
+func naiveReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answer, error) {
+	query, args := naiveSQL(q)
+	t0 := time.Now()
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
+	}
+	defer rows.Close()
+	groups := q.groups()
+	vals := make([]int64, len(groups))
+	dest := make([]any, 0, len(groups)+3)
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	var a answer
+	var r answerRow
+	dest = append(dest, &r.Count, &r.Sum, &a.Total)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
+		}
+		key := make([]string, len(groups))
+		for i, g := range groups {
+			key[i] = naiveValue(g, vals[i])
+		}
+		r.Key = strings.Join(key, "|")
+		a.Rows = append(a.Rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
+	}
+	elapsed := time.Since(t0)
+	if len(a.Rows) == 0 && q.Offset > 0 {
+		// A page past the end carries no window count: count the groups.
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+strings.Replace(query, " LIMIT ? OFFSET ?", "", 1)+")",
+			args[:len(args)-2]...).Scan(&a.Total); err != nil {
+			return 0, answer{}, fmt.Errorf("naive %s: count: %w", q.Name, err)
+		}
+		elapsed = time.Since(t0)
+	}
+	return elapsed, a, nil
+}
+
+// naiveValue writes a raw column value the way the API writes it.
+func naiveValue(col string, v int64) string {
+	switch col {
+	case "date":
+		return time.Unix(v*24*60*60, 0).UTC().Format(time.DateOnly)
+	case "device_type":
+		return tally.DeviceType(v).String()
+	case "category":
+		if tally.Category(v) == tally.NoCategory {
+			return "null"
+		}
+		return strconv.FormatInt(v, 10)
+	case "valid":
+		return strconv.FormatBool(v != 0)
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// ReportResult is one standard report's figures on one data set.
+type ReportResult struct {
+	Query    Query
+	Rows     int // rows on the page
+	Total    int // total_count
+	Tally    Latencies
+	Baseline Latencies
+}
+
+// Speedup is how many times faster Tally's median is than the baseline's.
+func (r ReportResult) Speedup() float64 {
+	if r.Tally.P50 <= 0 {
+		return 0
+	}
+	return float64(r.Baseline.P50) / float64(r.Tally.P50)
+}
+
+// measureReports runs each standard report runs times through the server and
+// baselineRuns times as a raw scan of the file at dbPath, after checking
+// once that both give the same page.
+func measureReports(ctx context.Context, base, dbPath string, queries []Query, runs, baselineRuns int) ([]ReportResult, error) {
+	client := newClient(1)
+	defer client.CloseIdleConnections()
+	db, err := openRaw(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+
+	var out []ReportResult
+	for _, q := range queries {
+		// One untimed request first: it checks the answer and leaves out
+		// what only the first report of a shape pays (building the
+		// projection it is answered from).
+		_, body, err := getReport(ctx, client, base, &q)
+		if err != nil {
+			return nil, err
+		}
+		got, err := parseReport(&q, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", q.Name, err)
+		}
+		var timings []time.Duration
+		for range runs {
+			d, _, err := getReport(ctx, client, base, &q)
+			if err != nil {
+				return nil, err
+			}
+			timings = append(timings, d)
+		}
+		res := ReportResult{Query: q, Rows: len(got.Rows), Total: got.Total, Tally: Summarize(timings)}
+
+		timings = timings[:0]
+		for i := range baselineRuns {
+			d, want, err := naiveReport(ctx, db, &q)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				if ok, why := got.same(want); !ok {
+					return nil, fmt.Errorf("%s: Tally and the raw scan disagree: %s", q.Name, why)
+				}
+			}
+			timings = append(timings, d)
+		}
+		res.Baseline = Summarize(slices.Clone(timings))
+		out = append(out, res)
+	}
+	return out, nil
+}
