@@ -163,15 +163,15 @@ func WriteMarkdown(w io.Writer, r *Result, m Machine, command string) error {
 		row(q.Name+" p50 / p99 ("+q.Title+")", "", func(s SizeResult) string {
 			rep := s.Reports[i]
 			v := latencies(rep.Tally) + " " + mark(rep.Tally.P50 <= targetReportP50)
-			if len(r.Sizes) > 1 && s.Events == r.Sizes[len(r.Sizes)-1].Events && s.Events >= 10*first.Events {
+			if len(r.Sizes) > 1 && s.Events == r.Sizes[len(r.Sizes)-1].Events && tenfold(first.Events, s.Events) {
 				g := float64(rep.Tally.P50) / float64(first.Reports[i].Tally.P50)
 				v += fmt.Sprintf("; %.1f× the %s p50 %s", g, countShort(first.Events), mark(g <= targetGrowth))
 			}
 			return v
-		}, fmt.Sprintf("p50 ≤ %v; ≤ %.0f× for 10× events", targetReportP50, targetGrowth))
+		}, fmt.Sprintf("p50 ≤ %s; ≤ %.0f× for 10× events", ms(targetReportP50), targetGrowth))
 		row(q.Name+" raw scan p50, speed-up", "", func(s SizeResult) string {
 			rep := s.Reports[i]
-			return fmt.Sprintf("%s, %s× %s", ms(rep.Baseline.P50), count(int(rep.Speedup())), mark(rep.Speedup() >= targetSpeedup))
+			return fmt.Sprintf("%s, %s %s", ms(rep.Baseline.P50), times(rep.Speedup()), mark(rep.Speedup() >= targetSpeedup))
 		}, fmt.Sprintf("≥ %.0f×", targetSpeedup))
 	}
 	row("peak RSS", mib(r.CeilingRSS), func(s SizeResult) string {
@@ -220,7 +220,7 @@ func verdict(r *Result) string {
 	}
 	if len(r.Sizes) > 1 {
 		first, last := r.Sizes[0], r.Sizes[len(r.Sizes)-1]
-		if last.Events >= 10*first.Events*9/10 {
+		if tenfold(first.Events, last.Events) {
 			for i := range firstReports(r) {
 				g := float64(last.Reports[i].Tally.P50) / float64(first.Reports[i].Tally.P50)
 				check(g <= targetGrowth, fmt.Sprintf("%s p50 at %s ≤ 2× at %s", first.Reports[i].Query.Name, countShort(last.Events), countShort(first.Events)))
@@ -236,6 +236,10 @@ func verdict(r *Result) string {
 	}
 	return s
 }
+
+// tenfold reports whether size b is about ten times size a or more, which is
+// what the growth target compares.
+func tenfold(a, b int) bool { return b >= 9*a }
 
 func hasReportSize(r *Result) bool {
 	for _, s := range r.Sizes {
@@ -314,6 +318,14 @@ func ms(d time.Duration) string {
 	return count(int(v+0.5)) + " ms"
 }
 
+// times writes a ratio: 1.5×, 12×, 1,234×.
+func times(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.1f×", r)
+	}
+	return count(int(r+0.5)) + "×"
+}
+
 func latencies(l Latencies) string {
 	if l.N == 0 {
 		return ""
@@ -325,5 +337,8 @@ func mib(b int64) string {
 	if b <= 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+	if v := float64(b) / (1 << 20); v < 10 {
+		return fmt.Sprintf("%.1f MiB", v)
+	}
+	return count(int(math.Round(float64(b)/(1<<20)))) + " MiB"
 }
