@@ -46,9 +46,11 @@ func TestBenchConfig(t *testing.T) {
 			wantOut: "BENCHMARKS.md",
 		},
 		{
-			name:    "quick with an explicit flag",
-			args:    []string{"--quick", "--events", "1M", "--report-runs", "50"},
-			want:    with(func(c *bench.Config) { c.Sizes, c.SingleDuration, c.BulkEvents, c.BaselineRuns = []int{1_000_000}, 5*time.Second, 100_000, 3 }),
+			name: "quick with an explicit flag",
+			args: []string{"--quick", "--events", "1M", "--report-runs", "50"},
+			want: with(func(c *bench.Config) {
+				c.Sizes, c.SingleDuration, c.BulkEvents, c.BaselineRuns = []int{1_000_000}, 5*time.Second, 100_000, 3
+			}),
 			wantOut: "BENCHMARKS.md",
 		},
 	} {
