@@ -32,6 +32,7 @@ type Config struct {
 	Posters        int           // concurrent POST /events callers
 	ReportRuns     int           // timed runs of each report
 	BaselineRuns   int           // timed runs of each report's raw scan
+	BaselineTime   time.Duration // no more raw-scan runs of a report once they took this long; 0: no limit
 	Sync           string        // serve --sync; empty: the server's default
 	Dir            string        // parent of the temporary folder; empty: the system's
 	Keep           bool          // keep the temporary folder (databases, logs)
@@ -185,12 +186,12 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 		return sr, err
 	}
 
-	logf("reports: %d runs each, raw-scan baseline %d runs each", cfg.ReportRuns, cfg.BaselineRuns)
-	if sr.Reports, err = measureReports(ctx, srv.URL, dbPath, StandardQueries(g.End()), cfg.ReportRuns, cfg.BaselineRuns); err != nil {
+	logf("reports: %d runs each, raw-scan baseline up to %d runs or %v each", cfg.ReportRuns, cfg.BaselineRuns, cfg.BaselineTime)
+	if sr.Reports, err = measureReports(ctx, srv.URL, dbPath, StandardQueries(g.End()), cfg.ReportRuns, cfg.BaselineRuns, cfg.BaselineTime); err != nil {
 		return sr, err
 	}
 	for _, r := range sr.Reports {
-		logf("  %s p50 %v p99 %v, raw scan p50 %v (%.0f×)", r.Query.Name, r.Tally.P50, r.Tally.P99, r.Baseline.P50, r.Speedup())
+		logf("  %s p50 %v p99 %v, raw scan p50 %v of %d runs (%.0f×)", r.Query.Name, r.Tally.P50, r.Tally.P99, r.Baseline.P50, r.Baseline.N, r.Speedup())
 	}
 	if sr.Ingest, err = measureIngest(ctx, cfg, srv.URL, logf); err != nil {
 		return sr, err

@@ -125,11 +125,15 @@ func WriteMarkdown(w io.Writer, r *Result, m Machine, command string) error {
 	if sync == "" {
 		sync = "the server's default"
 	}
+	baseline := fmt.Sprintf("%d timed runs each", c.BaselineRuns)
+	if c.BaselineTime > 0 {
+		baseline += fmt.Sprintf(", fewer once they took %v", c.BaselineTime)
+	}
 	fmt.Fprintf(bw, "- Data: generator seed %d, %d days ending %s; SQLite synchronous: %s. "+
 		"POST /event: %d keep-alive clients for %v. POST /events: %d events in batches of %d from %d posters. "+
-		"Reports: %d timed runs each over HTTP; raw-scan baseline: %d timed runs each.\n\n",
+		"Reports: %d timed runs each over HTTP; raw-scan baseline: %s (runs in brackets).\n\n",
 		c.Seed, c.Days, c.End.AddDate(0, 0, -1).Format(time.DateOnly), sync,
-		c.SingleClients, c.SingleDuration, c.BulkEvents, c.Batch, c.Posters, c.ReportRuns, c.BaselineRuns)
+		c.SingleClients, c.SingleDuration, c.BulkEvents, c.Batch, c.Posters, c.ReportRuns, baseline)
 
 	head := []string{"", "ceiling (discard:)"}
 	for _, s := range r.Sizes {
@@ -169,9 +173,9 @@ func WriteMarkdown(w io.Writer, r *Result, m Machine, command string) error {
 			}
 			return v
 		}, fmt.Sprintf("p50 ≤ %s; ≤ %.0f× for 10× events", ms(targetReportP50), targetGrowth))
-		row(q.Name+" raw scan p50, speed-up", "", func(s SizeResult) string {
+		row(q.Name+" raw scan p50 (runs), speed-up", "", func(s SizeResult) string {
 			rep := s.Reports[i]
-			return fmt.Sprintf("%s, %s %s", ms(rep.Baseline.P50), times(rep.Speedup()), mark(rep.Speedup() >= targetSpeedup))
+			return fmt.Sprintf("%s (%d), %s %s", ms(rep.Baseline.P50), rep.Baseline.N, times(rep.Speedup()), mark(rep.Speedup() >= targetSpeedup))
 		}, fmt.Sprintf("≥ %.0f×", targetSpeedup))
 	}
 	row("peak RSS", mib(r.CeilingRSS), func(s SizeResult) string {

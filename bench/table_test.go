@@ -21,7 +21,7 @@ func sampleResult() *bench.Result {
 	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cfg := bench.Config{Sizes: []int{1_000_000, 10_000_000}, Days: 90, Seed: 1, End: end,
 		SingleDuration: 20 * time.Second, SingleClients: 64, BulkEvents: 500_000, Batch: 10_000, Posters: 4,
-		ReportRuns: 50, BaselineRuns: 5}
+		ReportRuns: 50, BaselineRuns: 5, BaselineTime: time.Minute}
 	reports := func(p50 time.Duration, scan time.Duration) []bench.ReportResult {
 		var out []bench.ReportResult
 		for i, q := range bench.StandardQueries(end) {

@@ -32,6 +32,7 @@ func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out st
 	fs.IntVar(&cfg.Posters, "posters", 4, "concurrent POST /events `callers`")
 	fs.IntVar(&cfg.ReportRuns, "report-runs", 50, "timed `runs` of each standard report")
 	fs.IntVar(&cfg.BaselineRuns, "baseline-runs", 5, "timed `runs` of each report's naive raw scan (slow at 10M events, so fewer)")
+	fs.DurationVar(&cfg.BaselineTime, "baseline-time", time.Minute, "no more raw-scan runs of a report once they took this long (at least one runs); 0: no limit")
 	fs.StringVar(&cfg.Sync, "sync", "", "serve --sync `mode` for the SQLite servers (default: serve's own default)")
 	fs.StringVar(&cfg.Dir, "dir", "", "parent `folder` of the temporary databases (default: the system's temporary folder)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary databases and server logs")
@@ -84,6 +85,9 @@ func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out st
 	}
 	if cfg.Batch < 1 || cfg.Batch > maxBatch {
 		errs = append(errs, fmt.Errorf("--batch: must be between 1 and %d", maxBatch))
+	}
+	if cfg.BaselineTime < 0 {
+		errs = append(errs, errors.New("--baseline-time: must not be negative"))
 	}
 	if cfg.SingleDuration <= 0 {
 		errs = append(errs, errors.New("--single-duration: must be positive"))

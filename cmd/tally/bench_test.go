@@ -17,7 +17,7 @@ func TestBenchConfig(t *testing.T) {
 	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	defaults := bench.Config{Sizes: []int{1_000_000, 10_000_000}, Days: 90, Seed: 1, End: end,
 		SingleDuration: 20 * time.Second, SingleClients: 64, BulkEvents: 500_000, Batch: 10_000, Posters: 4,
-		ReportRuns: 50, BaselineRuns: 5}
+		ReportRuns: 50, BaselineRuns: 5, BaselineTime: time.Minute}
 	with := func(f func(*bench.Config)) bench.Config {
 		c := defaults
 		f(&c)
@@ -79,6 +79,7 @@ func TestBenchConfigErrors(t *testing.T) {
 		{"--batch", "10001"},
 		{"--report-runs", "0"},
 		{"--single-duration", "0s"},
+		{"--baseline-time", "-1s"},
 		{"--end", "2026-13-01"},
 		{"--sync", "off"},
 		{"extra"},
