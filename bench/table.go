@@ -153,7 +153,7 @@ func WriteMarkdown(w io.Writer, r *Result, m Machine, command string) error {
 	ceil := r.Ceiling
 	row("POST /event, events/s", count(int(ceil.SingleRate())), func(s SizeResult) string {
 		share := s.Ingest.SingleRate() / ceil.SingleRate()
-		return fmt.Sprintf("%s (%.0f%% %s)", count(int(s.Ingest.SingleRate())), 100*share, mark(share >= targetSingleShare))
+		return fmt.Sprintf("%s (%.0f%%) %s", count(int(s.Ingest.SingleRate())), 100*share, mark(share >= targetSingleShare))
 	}, fmt.Sprintf("≥ %.0f%% of ceiling", 100*targetSingleShare))
 	row("POST /event p50 / p99", latencies(ceil.Single), func(s SizeResult) string { return latencies(s.Ingest.Single) }, "")
 	row("POST /events, events/s", count(int(ceil.BulkRate())), func(s SizeResult) string {
