@@ -72,7 +72,7 @@ func newBrowser(t *testing.T) context.Context {
 // JSON-serializable value into a value of type T.
 func evalJSON[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(` + expr + `)`))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(`+expr+`)`))
 	if err != nil {
 		t.Fatalf("evaluating %s: %v", expr, err)
 	}
