@@ -106,12 +106,9 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-func saveScreenshot(t *testing.T, ctx context.Context, dir, name string, width, height int64) {
+// saveScreenshot saves the whole page, at the current viewport width.
+func saveScreenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
-		t.Fatal(err)
-	}
-	// The chart is redrawn for the new width on the next animation frame.
 	waitIdle(t, ctx)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -121,7 +118,7 @@ func saveScreenshot(t *testing.T, ctx context.Context, dir, name string, width, 
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot %dx%d: %s", width, height, p)
+	t.Logf("screenshot: %s", p)
 }
 
 // waitIdle waits until the page has finished its latest load: nothing

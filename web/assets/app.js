@@ -653,6 +653,7 @@
 
   function renderTotals(t) {
     $('total-count').textContent = t ? fmtNum(t.count) : '–';
+    $('total-count').dataset.value = t ? String(t.count) : '';
     $('total-sum').textContent = t ? fmt2.format(t.sum) : '–';
     $('total-mean').textContent = t && t.count ? fmt2.format(t.mean === null || t.mean === undefined ? t.sum / t.count : t.mean) : '–';
   }
@@ -690,9 +691,9 @@
         var key = c === 'date' ? dateKey : c;
         var v = r[key];
         if (METRICS.indexOf(c) >= 0) {
-          tr.appendChild(el('td', { class: 'num', title: String(v) }, c === 'count' ? fmtNum(v) : fmt2.format(v)));
+          tr.appendChild(el('td', { class: 'num', title: String(v), 'data-value': JSON.stringify(v) }, c === 'count' ? fmtNum(v) : fmt2.format(v)));
         } else {
-          tr.appendChild(el('td', { class: v === null ? 'none' : undefined }, v === null ? 'none' : String(v)));
+          tr.appendChild(el('td', { class: v === null ? 'none' : undefined, 'data-value': JSON.stringify(v) }, v === null ? 'none' : String(v)));
         }
       });
       tbody.appendChild(tr);
@@ -786,7 +787,7 @@
       if (drawDots) {
         sr.values.forEach(function (v, i) {
           if (v === null) { return; }
-          var c = el('svg:circle', { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: keys.length > 60 ? 2 : 3, fill: color, class: 'pt' });
+          var c = el('svg:circle', { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: keys.length > 60 ? 2 : 3, fill: color, class: 'pt', 'data-key': keys[i], 'data-v': String(v) });
           c.appendChild(el('svg:title', {}, keys[i] + ' · ' + sr.label + ': ' + fmtNum(v)));
           g.appendChild(c);
         });
