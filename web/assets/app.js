@@ -734,7 +734,8 @@
     note.hidden = true;
     var d = chartData;
     var empty = !d || d.series.series.length === 0;
-    $('chart-empty').hidden = !d || !empty;
+    $('chart-empty').hidden = !empty;
+    $('chart-empty').textContent = d ? 'No events match these filters in this range.' : 'The chart could not be loaded.';
     svg.classList.toggle('is-empty', empty);
     if (empty) {
       desc.textContent = d ? 'No data.' : 'The chart could not be loaded.';
