@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,6 +114,33 @@ func BenchmarkReport(b *testing.B) {
 				rows = rep.TotalCount
 			}
 			b.ReportMetric(float64(rows), "groups")
+		})
+	}
+}
+
+// BenchmarkCreateEventConcurrent stores single events from 64 concurrent
+// callers, as POST /event does; group commit lets them share commits.
+func BenchmarkCreateEventConcurrent(b *testing.B) {
+	for _, sync := range []string{"full", "normal"} {
+		b.Run(sync, func(b *testing.B) {
+			var commits, callers atomic.Int64
+			s := mustOpen(b, filepath.Join(b.TempDir(), "tally.db"), sqlite.Options{Synchronous: sync,
+				CommitObserver: func(n int, _ time.Duration) { commits.Add(1); callers.Add(int64(n)) }})
+			events := benchEvents(rand.New(rand.NewPCG(1, 2)), b.N)
+			var next atomic.Int64
+			ctx := context.Background()
+			b.SetParallelism(32) // 64 callers on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.CreateEvent(ctx, events[next.Add(1)-1]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(callers.Load())/float64(max(1, commits.Load())), "callers/commit")
 		})
 	}
 }

@@ -16,7 +16,7 @@ const maxSQLList = 500
 // Report answers q from the in-memory cube when its buckets and bounds are
 // whole UTC days, else from the raw events in its time range.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
-	if r, ok := s.cube.Report(&q); ok {
+	if r, ok := s.cube.Load().Report(&q); ok {
 		return r, nil
 	}
 	a := tally.NewAggregator(&q)

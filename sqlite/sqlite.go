@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -42,8 +43,9 @@ type Store struct {
 	read *sql.DB
 	// cube mirrors the cells table in memory and answers the reports whose
 	// buckets are UTC days. This process is the file's only writer, so the
-	// cube, loaded at Open and fed every commit, stays exact.
-	cube *cube.Cube
+	// cube, loaded at Open and fed every commit, stays exact. Repair swaps
+	// in a new one.
+	cube atomic.Pointer[cube.Cube]
 
 	eventStmt *sql.Stmt
 }
@@ -90,12 +92,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	c := cube.New()
-	if err := loadCube(ctx, wdb, c); err != nil {
+	c, err := loadCube(ctx, wdb)
+	if err != nil {
 		wdb.Close()
 		return nil, err
 	}
-	w, err := newWriter(ctx, wdb, opts.CommitObserver, func(ds []cellDelta) {
+	s := &Store{}
+	s.cube.Store(c)
+	s.w, err = newWriter(ctx, wdb, opts.CommitObserver, func(replace *cube.Cube, ds []cellDelta) {
+		if replace != nil {
+			s.cube.Store(replace)
+		}
+		c := s.cube.Load()
 		for _, d := range ds {
 			c.Add(d.key, d.count, d.sum)
 		}
@@ -109,14 +117,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	params.Set("_query_only", "true")
 	rdb, err := sql.Open("sqlite", path+"?"+params.Encode())
 	if err != nil {
-		w.close()
+		s.w.close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 
-	s := &Store{w: w, read: rdb, cube: c}
+	s.read = rdb
 	s.eventStmt, err = rdb.PrepareContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value FROM events WHERE id = ?`)
 	if err != nil {
 		s.Close()
@@ -125,31 +133,44 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// loadCube reads every cell into c, in the table's key order, which is the
-// order the cube appends fastest.
-func loadCube(ctx context.Context, db *sql.DB, c *cube.Cube) error {
-	rows, err := db.QueryContext(ctx, `SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells`)
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// loadCube reads every cell into a new cube, in the table's key order, which
+// is the order the cube appends fastest.
+func loadCube(ctx context.Context, db querier) (*cube.Cube, error) {
+	c := cube.New()
+	err := scanCells(ctx, db, `SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells`,
+		func(k tally.CellKey, t tally.Totals) { c.Add(k, t.Count, t.Sum) })
 	if err != nil {
-		return fmt.Errorf("sqlite: load cells: %w", translate(err))
+		return nil, fmt.Errorf("sqlite: load cells: %w", err)
+	}
+	return c, nil
+}
+
+// scanCells runs a query whose rows are cells (day, device_type, category,
+// client, client_group, valid, count, sum) and calls fn for each.
+func scanCells(ctx context.Context, db querier, query string, fn func(tally.CellKey, tally.Totals)) error {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return translate(err)
 	}
 	defer rows.Close()
 	var (
 		k           tally.CellKey
 		device, cat int64
-		n           int64
-		sum         float64
+		t           tally.Totals
 	)
 	for rows.Next() {
-		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &n, &sum); err != nil {
-			return fmt.Errorf("sqlite: load cells: %w", translate(err))
+		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &t.Count, &t.Sum); err != nil {
+			return translate(err)
 		}
 		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
-		c.Add(k, n, sum)
+		fn(k, t)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: load cells: %w", translate(err))
-	}
-	return nil
+	return translate(rows.Err())
 }
 
 // Close waits for writes under way, then closes the file.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/cube"
 )
 
 // writer owns the only connection that writes. Callers describe their work
@@ -20,9 +21,10 @@ type writer struct {
 	db   *sql.DB // at most one connection
 	reqs chan *writeReq
 	done chan struct{} // closed when the loop has ended
-	// onCommit receives the cell changes of a committed transaction, in
-	// order, before any of its callers is answered.
-	onCommit func([]cellDelta)
+	// onCommit receives what a committed transaction changed, before any of
+	// its callers is answered: a cube that replaces the current one (nil if
+	// none), then the cell changes made after it, in order.
+	onCommit func(replace *cube.Cube, deltas []cellDelta)
 	observe  func(callers int, elapsed time.Duration) // may be nil
 
 	mu     sync.RWMutex // guards closed against sends on a closed reqs
@@ -57,7 +59,7 @@ type cellDelta struct {
 	sum   float64
 }
 
-func newWriter(ctx context.Context, db *sql.DB, observe func(int, time.Duration), onCommit func([]cellDelta)) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, observe func(int, time.Duration), onCommit func(*cube.Cube, []cellDelta)) (*writer, error) {
 	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), observe: observe, onCommit: onCommit}
 	for _, p := range []struct {
 		stmt **sql.Stmt
@@ -170,8 +172,8 @@ func (w *writer) commit(group []*writeReq) {
 		fail(fmt.Errorf("sqlite: commit: %w", translate(err)))
 		return
 	}
-	if w.onCommit != nil && len(t.deltas) > 0 {
-		w.onCommit(t.deltas)
+	if t.replace != nil || len(t.deltas) > 0 {
+		w.onCommit(t.replace, t.deltas)
 	}
 	for i, r := range group {
 		r.done <- results[i]
@@ -208,7 +210,10 @@ type writeTx struct {
 	tx     *sql.Tx
 	w      *writer
 	bound  map[*sql.Stmt]*sql.Stmt
-	deltas []cellDelta // the cell changes made so far
+	deltas []cellDelta // the cell changes made so far (since replace)
+	// replace, when set, is a cube rebuilt within the transaction, which
+	// replaces the store's after the commit.
+	replace *cube.Cube
 }
 
 // stmt returns s bound to the transaction, binding each statement once per
