@@ -41,6 +41,19 @@ func Handler() http.Handler {
 	return h
 }
 
+// WithDashboard serves the dashboard's page ("/") and assets ("/static/")
+// and passes every other request to api. The dashboard is kept outside the
+// API's handler so that the API's content negotiation does not turn away a
+// browser asking for text/html.
+func WithDashboard(api http.Handler) http.Handler {
+	dashboard := Handler()
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", dashboard)
+	mux.Handle("GET /static/", dashboard)
+	mux.Handle("/", api)
+	return mux
+}
+
 type handler struct {
 	files map[string]*asset // by request path
 }

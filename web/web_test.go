@@ -171,3 +171,40 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestWithDashboard(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-From", "api")
+		w.WriteHeader(http.StatusTeapot)
+	})
+	h := web.WithDashboard(api)
+	tests := []struct {
+		method, path string
+		status       int
+		fromAPI      bool
+	}{
+		{http.MethodGet, "/", http.StatusOK, false},
+		{http.MethodHead, "/", http.StatusOK, false},
+		{http.MethodGet, "/static/nope.js", http.StatusNotFound, false},
+		{http.MethodGet, "/report", http.StatusTeapot, true},
+		{http.MethodGet, "/ui", http.StatusTeapot, true},
+		{http.MethodGet, "/index.html", http.StatusTeapot, true},
+		{http.MethodPost, "/", http.StatusTeapot, true},
+		{http.MethodPost, "/event", http.StatusTeapot, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			res := get(t, h, tt.method, tt.path, map[string]string{"Accept": "text/html"})
+			if res.StatusCode != tt.status || (res.Header.Get("X-From") == "api") != tt.fromAPI {
+				t.Errorf("status %d from api %v, want %d from api %v",
+					res.StatusCode, res.Header.Get("X-From") == "api", tt.status, tt.fromAPI)
+			}
+		})
+	}
+	// The page's assets are reachable through the composed handler.
+	for _, p := range assetPaths(t, body(t, get(t, h, http.MethodGet, "/", nil))) {
+		if res := get(t, h, http.MethodGet, p, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d", p, res.StatusCode)
+		}
+	}
+}
