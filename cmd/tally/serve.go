@@ -19,6 +19,7 @@ import (
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/discard"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/web"
 )
 
 // serveConfig is everything serve needs, read once from flags and TALLY_*
@@ -204,9 +205,13 @@ func openSQLite(ctx context.Context, path, sync string) (tally.Store, error) {
 }
 
 // newHandler builds the HTTP API over store, with the Go runtime and process
-// metrics next to the API's own on /metrics.
+// metrics next to the API's own on /metrics, and the dashboard at /.
 func newHandler(cfg serveConfig, store tally.Store, logger *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return api.NewHandler(api.Config{Store: store, MaxBody: cfg.MaxBody, Logger: logger, Registry: reg})
+	h, err := api.NewHandler(api.Config{Store: store, MaxBody: cfg.MaxBody, Logger: logger, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	return web.WithDashboard(h), nil
 }
