@@ -60,6 +60,8 @@ Commands:
   serve    run the HTTP API server
   gen      generate synthetic events as NDJSON, or post them to a server
   report   print a running server's aggregated report
+  verify   check the stored rollups against the raw events
+  repair   rebuild the stored rollups from the raw events
   help     show this help
 
 Run 'tally <command> -h' for a command's flags.
@@ -89,6 +91,10 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.gen(ctx, rest)
 	case "report":
 		return c.report(ctx, rest)
+	case "verify":
+		return c.check(ctx, rest, false)
+	case "repair":
+		return c.check(ctx, rest, true)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil
