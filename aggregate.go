@@ -17,9 +17,15 @@ import (
 type Aggregator struct {
 	q      *ReportQuery
 	m      matcher
-	groups map[CellKey]int // index into rows
+	groups map[CellKey]int // index into rows; nil in distinct mode
 	rows   []Row
 	totals Totals
+
+	// In distinct mode rows holds at most keep rows, as a max-heap under
+	// q.Compare, and matched counts every row seen.
+	distinct bool
+	keep     int
+	matched  int
 
 	grouped [ColValid + 1]bool
 	// The last cell bucket mapped and its report bucket: cells arrive
@@ -33,6 +39,21 @@ func NewAggregator(q *ReportQuery) *Aggregator {
 	a := &Aggregator{q: q, m: newMatcher(&q.Filter), groups: make(map[CellKey]int)}
 	for _, c := range q.GroupBy {
 		a.grouped[c] = true
+	}
+	return a
+}
+
+// NewDistinctAggregator returns an Aggregator for a store that promises
+// that no two cells it adds fall in the same row: q groups by every
+// dimension, and by date at the cells' own grain. It then keeps only the
+// rows that can reach the requested page, so memory stays bounded by
+// offset+limit however many rows match.
+func NewDistinctAggregator(q *ReportQuery) *Aggregator {
+	a := NewAggregator(q)
+	a.groups = nil
+	if q.Limit > 0 {
+		a.distinct = true
+		a.keep = q.Offset + q.Limit
 	}
 	return a
 }
@@ -64,13 +85,60 @@ func (a *Aggregator) Add(k CellKey, count int64, sum float64) {
 	if !a.grouped[ColValid] {
 		k.Valid = false
 	}
+	row := Row{Key: k, Count: count, Sum: sum}
+	switch {
+	case a.distinct:
+		a.matched++
+		a.pushBounded(row)
+		return
+	case a.groups == nil: // distinct cells, every row wanted
+		a.rows = append(a.rows, row)
+		return
+	}
 	if i, ok := a.groups[k]; ok {
 		a.rows[i].Count += count
 		a.rows[i].Sum += sum
 		return
 	}
 	a.groups[k] = len(a.rows)
-	a.rows = append(a.rows, Row{Key: k, Count: count, Sum: sum})
+	a.rows = append(a.rows, row)
+}
+
+// pushBounded keeps the a.keep smallest rows under q.Compare in a max-heap,
+// so that the largest kept row is at the root and is the one to evict.
+func (a *Aggregator) pushBounded(r Row) {
+	h := a.rows
+	if len(h) < a.keep {
+		h = append(h, r)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if a.q.Compare(&h[p], &h[i]) >= 0 {
+				break
+			}
+			h[p], h[i] = h[i], h[p]
+			i = p
+		}
+		a.rows = h
+		return
+	}
+	if a.q.Compare(&r, &h[0]) >= 0 {
+		return
+	}
+	h[0] = r
+	for i := 0; ; {
+		big, l, rt := i, 2*i+1, 2*i+2
+		if l < len(h) && a.q.Compare(&h[l], &h[big]) > 0 {
+			big = l
+		}
+		if rt < len(h) && a.q.Compare(&h[rt], &h[big]) > 0 {
+			big = rt
+		}
+		if big == i {
+			return
+		}
+		h[i], h[big] = h[big], h[i]
+		i = big
+	}
 }
 
 func (a *Aggregator) bucket(sec int64) int64 {
@@ -107,8 +175,11 @@ func ReportBucket(sec int64, g Granularity, loc *time.Location) int64 {
 // Report sorts the groups, cuts out the requested page and returns it.
 func (a *Aggregator) Report() Report {
 	rows := a.rows
-	slices.SortFunc(rows, a.compare)
+	slices.SortFunc(rows, func(x, y Row) int { return a.q.Compare(&x, &y) })
 	r := Report{TotalCount: len(rows), Totals: a.totals}
+	if a.distinct {
+		r.TotalCount = a.matched
+	}
 	start := min(a.q.Offset, len(rows))
 	end := len(rows)
 	if a.q.Limit > 0 {
@@ -118,29 +189,36 @@ func (a *Aggregator) Report() Report {
 	return r
 }
 
-// compare orders rows by the query's order_by terms, then by the remaining
+// Compare orders rows by the query's order_by terms, then by the remaining
 // grouped dimensions ascending in group_by order, which makes the order total
 // so that pages never overlap.
-func (a *Aggregator) compare(x, y Row) int {
-	var used [ColMean + 1]bool
-	for _, o := range a.q.OrderBy {
-		used[o.Column] = true
-		if c := compareColumn(o.Column, &x, &y); c != 0 {
+func (q *ReportQuery) Compare(x, y *Row) int {
+	for _, o := range q.OrderBy {
+		if c := compareColumn(o.Column, x, y); c != 0 {
 			if o.Desc {
 				return -c
 			}
 			return c
 		}
 	}
-	for _, g := range a.q.GroupBy {
-		if used[g] {
+	for _, g := range q.GroupBy {
+		if q.orders(g) {
 			continue
 		}
-		if c := compareColumn(g, &x, &y); c != 0 {
+		if c := compareColumn(g, x, y); c != 0 {
 			return c
 		}
 	}
 	return 0
+}
+
+func (q *ReportQuery) orders(c Column) bool {
+	for _, o := range q.OrderBy {
+		if o.Column == c {
+			return true
+		}
+	}
+	return false
 }
 
 func compareColumn(c Column, x, y *Row) int {
