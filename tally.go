@@ -107,3 +107,35 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// Checker is implemented by stores whose rollup cells can be checked against
+// a recomputation from the raw events, and rebuilt from them. Operators run
+// it through `tally verify` and `tally repair`.
+type Checker interface {
+	// Verify recomputes every rollup cell from the raw events and returns
+	// the cells that differ from the stored ones.
+	Verify(ctx context.Context) ([]CellDiff, error)
+	// Repair rebuilds the rollup cells from the raw events and returns how
+	// many cells it wrote.
+	Repair(ctx context.Context) (int, error)
+}
+
+// CellDiff is a rollup cell whose stored aggregates differ from those
+// recomputed from the raw events. A cell missing on one side has zero
+// Totals there.
+type CellDiff struct {
+	Key        CellKey
+	Stored     Totals
+	Recomputed Totals
+}
+
+// SameSum reports whether two sums of the same values, added in different
+// orders, agree within floating-point rounding.
+func SameSum(a, b float64) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	scale := max(1, a, -a, b, -b)
+	return d <= 1e-9*scale
+}

@@ -35,7 +35,10 @@ const SchemaVersion = 1
 // DefaultDatabase is used when the URI names no database.
 const DefaultDatabase = "tally"
 
-var _ tally.Store = (*Store)(nil)
+var (
+	_ tally.Store   = (*Store)(nil)
+	_ tally.Checker = (*Store)(nil)
+)
 
 // Store is a tally.Store on a MongoDB (or FerretDB) database.
 type Store struct {

@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"math"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -11,20 +10,12 @@ import (
 	"github.com/tallyhq/tally"
 )
 
-// CellDiff is a rollup cell whose stored count or sum disagrees with the
-// raw events.
-type CellDiff struct {
-	Key                    tally.CellKey
-	StoredCount, WantCount int64
-	StoredSum, WantSum     float64
-}
-
 // Verify recomputes every rollup cell from the raw events and returns the
 // cells that disagree, ordered by key. Without transactions a crash between
 // a batch's raw write and its cell write leaves such cells. Writes in flight
 // while it reads show up as differences too: run it on a quiet store, or
 // twice.
-func (s *Store) Verify(ctx context.Context) ([]CellDiff, error) {
+func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 	want := make(map[tally.CellKey]*cellChange)
 	cur, err := s.events.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch).SetProjection(eventProjection))
 	if err != nil {
@@ -53,7 +44,7 @@ func (s *Store) Verify(ctx context.Context) ([]CellDiff, error) {
 		return nil, unavailable("read events", err)
 	}
 
-	var diffs []CellDiff
+	var diffs []tally.CellDiff
 	cur2, err := s.cells.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch))
 	if err != nil {
 		return nil, unavailable("read cells", err)
@@ -73,57 +64,55 @@ func (s *Store) Verify(ctx context.Context) ([]CellDiff, error) {
 		if w == nil {
 			w = &cellChange{}
 		}
-		if c.Count != w.count || !closeEnough(c.Sum, w.sum) {
-			diffs = append(diffs, CellDiff{Key: k, StoredCount: c.Count, WantCount: w.count, StoredSum: c.Sum, WantSum: w.sum})
+		if c.Count != w.count || !tally.SameSum(c.Sum, w.sum) {
+			diffs = append(diffs, tally.CellDiff{Key: k,
+				Stored: tally.Totals{Count: c.Count, Sum: c.Sum}, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})
 		}
 	}
 	if err := cur2.Err(); err != nil {
 		return nil, unavailable("read cells", err)
 	}
 	for k, w := range want { // cells missing altogether
-		diffs = append(diffs, CellDiff{Key: k, WantCount: w.count, WantSum: w.sum})
+		diffs = append(diffs, tally.CellDiff{Key: k, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})
 	}
-	slices.SortFunc(diffs, func(a, b CellDiff) int {
+	slices.SortFunc(diffs, func(a, b tally.CellDiff) int {
 		return compareKeys(a.Key, b.Key)
 	})
 	return diffs, nil
 }
 
 // Repair runs Verify and overwrites each disagreeing cell with the value
-// recomputed from the raw events. It runs in this Store's writer, so no
-// write of this process interleaves; other Tally processes writing to the
-// same database must be stopped first.
-func (s *Store) Repair(ctx context.Context) ([]CellDiff, error) {
-	var diffs []CellDiff
+// recomputed from the raw events, and returns how many cells it wrote. It
+// runs in this Store's writer, so no write of this process interleaves;
+// other Tally processes writing to the same database must be stopped first.
+func (s *Store) Repair(ctx context.Context) (int, error) {
+	var n int
 	err := s.submit(ctx, &writeReq{run: func(ctx context.Context) error {
-		var err error
-		diffs, err = s.Verify(ctx)
+		diffs, err := s.Verify(ctx)
 		if err != nil {
 			return err
 		}
 		for _, d := range diffs {
 			id := bson.D{{Key: "_id", Value: cellID(d.Key)}}
-			if d.WantCount == 0 {
+			if d.Recomputed.Count == 0 {
 				if _, err := s.cells.DeleteOne(ctx, id); err != nil {
 					return unavailable("repair cell", err)
 				}
+				n++
 				continue
 			}
-			doc := cellDoc{ID: cellID(d.Key), Day: d.Key.Bucket, DeviceType: deviceField(d.Key.DeviceType),
-				Category: categoryField(d.Key.Category), Client: d.Key.Client, ClientGroup: d.Key.ClientGroup,
-				Valid: d.Key.Valid, Count: d.WantCount, Sum: d.WantSum}
+			k := d.Key
+			doc := cellDoc{ID: cellID(k), Day: k.Bucket, DeviceType: deviceField(k.DeviceType),
+				Category: categoryField(k.Category), Client: k.Client, ClientGroup: k.ClientGroup,
+				Valid: k.Valid, Count: d.Recomputed.Count, Sum: d.Recomputed.Sum}
 			if _, err := s.cells.ReplaceOne(ctx, id, doc, options.Replace().SetUpsert(true)); err != nil {
 				return unavailable("repair cell", err)
 			}
+			n++
 		}
 		return nil
 	}})
-	return diffs, err
-}
-
-// closeEnough compares sums that were added in different orders.
-func closeEnough(a, b float64) bool {
-	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+	return n, err
 }
 
 func compareKeys(a, b tally.CellKey) int {

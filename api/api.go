@@ -1,0 +1,266 @@
+// Package api is Tally's HTTP layer: routing, request validation driven by
+// the embedded OpenAPI document, content negotiation, and the one mapping of
+// domain errors to HTTP statuses.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/swaggest/swgui"
+	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/tallyhq/tally"
+)
+
+// DefaultMaxBody is the request body limit when Config.MaxBody is 0.
+const DefaultMaxBody = 1 << 20
+
+// Config is what the HTTP layer needs.
+type Config struct {
+	Store   tally.Store
+	MaxBody int64        // request body limit in bytes; 0 means DefaultMaxBody
+	Logger  *slog.Logger // nil discards
+	// Registry receives the HTTP metrics and is what /metrics serves; nil
+	// means a private registry, never the global default.
+	Registry *prometheus.Registry
+	NewID    func() tally.ID // nil means tally.NewID
+}
+
+// server holds the state shared by the handlers.
+type server struct {
+	store   tally.Store
+	maxBody int64
+	log     *slog.Logger
+	newID   func() tally.ID
+	spec    *spec
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// NewHandler returns the HTTP API. It fails when the embedded document does
+// not load or does not match the routes.
+func NewHandler(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is nil")
+	}
+	s := &server{store: cfg.Store, maxBody: cfg.MaxBody, log: cfg.Logger, newID: cfg.NewID, mux: http.NewServeMux()}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBody
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.newID == nil {
+		s.newID = tally.NewID
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	var err error
+	if s.metrics, err = newMetrics(reg); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if s.spec, err = loadSpec(); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if err := s.routes(reg); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return s.middleware(s.mux), nil
+}
+
+// Offered response types, for content negotiation.
+const (
+	typeJSON = "application/json"
+	typeCSV  = "text/csv"
+	typeYAML = "application/yaml"
+)
+
+// routes registers every route. Each API route must be an operation of the
+// document (it is validated against it), and every operation of the
+// document must be registered.
+func (s *server) routes(reg *prometheus.Registry) error {
+	r := &router{s: s, seen: make(map[string]bool)}
+	r.api("POST /event", s.handleCreateEvent, typeJSON)
+	r.api("GET /event/{event_id}", s.handleGetEvent, typeJSON)
+	r.api("DELETE /event/{event_id}", s.handleDeleteEvent, typeJSON)
+	r.api("GET /report", s.handleReport, typeJSON, typeCSV)
+	r.api("GET /healthz", s.handleHealth, typeJSON)
+	r.api("GET /readyz", s.handleReady, typeJSON)
+	r.api("GET /openapi.json", s.handleOpenAPIJSON, typeJSON)
+	// JSON too: the contract answers every Accept that lists application/json.
+	r.api("GET /openapi.yaml", s.handleOpenAPIYAML, typeYAML, "text/yaml", typeJSON)
+	// Browsers and scrapers negotiate these themselves: no JSON negotiation.
+	r.raw("GET /metrics", s.metrics.handler(reg))
+	ui := v5emb.NewHandlerWithConfig(swgui.Config{
+		Title:       "Tally API",
+		SwaggerJSON: "/openapi.json",
+		BasePath:    "/ui/",
+		SettingsUI:  map[string]string{"validatorUrl": "null"},
+	})
+	r.raw("GET /ui", ui)
+	s.mux.Handle("GET /ui/", ui) // the UI's assets, not part of the API document
+	if r.err != nil {
+		return r.err
+	}
+	for key := range s.spec.ops {
+		if !r.seen[key] {
+			return fmt.Errorf("operation %q of openapi.yaml has no handler", key)
+		}
+	}
+	// Other methods on a known path: 405 with Allow. The method-less pattern
+	// is less specific than the method ones, so it only sees the others.
+	for path, methods := range s.spec.methods() {
+		s.mux.Handle(path, s.adapt(methodNotAllowed(methods)))
+	}
+	s.mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		return tally.Errorf(tally.ENotFound, "no such path: %s", r.URL.Path)
+	}))
+	return nil
+}
+
+type router struct {
+	s    *server
+	seen map[string]bool
+	err  error
+}
+
+// api registers a handler behind validation against the document's
+// operation for pattern.
+func (r *router) api(pattern string, h handlerFunc, offers ...string) {
+	op, err := r.s.spec.operation(pattern)
+	if err != nil {
+		r.err = errors.Join(r.err, err)
+		return
+	}
+	r.seen[pattern] = true
+	r.s.mux.Handle(pattern, r.s.adapt(r.s.validated(op, offers, h)))
+}
+
+// raw registers a documented route whose handler answers by itself.
+func (r *router) raw(pattern string, h http.Handler) {
+	op, err := r.s.spec.operation(pattern)
+	if err != nil {
+		r.err = errors.Join(r.err, err)
+		return
+	}
+	r.seen[pattern] = true
+	r.s.mux.Handle(pattern, r.s.adapt(r.s.validated(op, nil, func(w http.ResponseWriter, req *http.Request) error {
+		h.ServeHTTP(w, req)
+		return nil
+	})))
+}
+
+// handlerFunc is a handler that leaves writing errors to adapt.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// adapt turns a handlerFunc into an http.Handler; it is the one place where
+// an error becomes a response.
+func (s *server) adapt(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[string]int{
+	tally.EInvalid:      http.StatusBadRequest,
+	tally.ENotFound:     http.StatusNotFound,
+	tally.EConflict:     http.StatusConflict,
+	tally.ETooLarge:     http.StatusRequestEntityTooLarge,
+	tally.EUnauthorized: http.StatusUnauthorized,
+	tally.EForbidden:    http.StatusForbidden,
+	tally.EUnavailable:  http.StatusServiceUnavailable,
+	tally.EInternal:     http.StatusInternalServerError,
+	// Codes of the HTTP layer itself.
+	eNotAcceptable:    http.StatusNotAcceptable,
+	eUnsupportedMedia: http.StatusUnsupportedMediaType,
+	eMethodNotAllowed: http.StatusMethodNotAllowed,
+}
+
+// Error codes that only exist at the HTTP edge.
+const (
+	eNotAcceptable    = "not_acceptable"
+	eUnsupportedMedia = "unsupported_media_type"
+	eMethodNotAllowed = "method_not_allowed"
+)
+
+// errorBody is the contract's error answer.
+type errorBody struct {
+	Message string       `json:"message"`
+	Errors  []fieldError `json:"errors,omitempty"`
+}
+
+type fieldError struct {
+	Field   string `json:"field,omitempty"`
+	In      string `json:"in,omitempty"`
+	Message string `json:"message"`
+}
+
+// requestError is an EInvalid error with one entry per problem found.
+type requestError struct {
+	errs []fieldError
+}
+
+func (e *requestError) Error() string { return joinMessages(e.errs) }
+
+func joinMessages(errs []fieldError) string {
+	msg := ""
+	for i, fe := range errs {
+		if i > 0 {
+			msg += "; "
+		}
+		msg += fe.Message
+	}
+	return msg
+}
+
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var body errorBody
+	var re *requestError
+	code := tally.ErrorCode(err)
+	switch {
+	case errors.As(err, &re):
+		code = tally.EInvalid
+		body = errorBody{Message: joinMessages(re.errs), Errors: re.errs}
+	case code == tally.EInternal:
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+		body.Message = "internal error"
+	default:
+		body.Message = tally.ErrorMessage(err)
+		var te *tally.Error
+		if errors.As(err, &te) && te.Field != "" {
+			body.Errors = []fieldError{{Field: te.Field, Message: te.Message}}
+		}
+		if code == tally.EUnavailable {
+			s.log.WarnContext(r.Context(), "unavailable", "request_id", requestID(r.Context()), "err", err)
+		}
+	}
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, body)
+}
+
+func methodNotAllowed(methods []string) handlerFunc {
+	allow := ""
+	for i, m := range methods {
+		if i > 0 {
+			allow += ", "
+		}
+		allow += m
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Allow", allow)
+		return tally.Errorf(eMethodNotAllowed, "method %s not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)
+	}
+}

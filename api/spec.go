@@ -1,0 +1,128 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
+	"go.yaml.in/yaml/v4"
+)
+
+// OpenAPIYAML is the OpenAPI 3 document of the HTTP API, written by hand. It
+// is the source of truth: requests are validated against it, and the tests
+// validate every response against it.
+//
+//go:embed openapi.yaml
+var OpenAPIYAML []byte
+
+// spec is the loaded document and what is derived from it once, at start-up,
+// so that no request pays for parsing it.
+type spec struct {
+	doc  *openapi3.T
+	json []byte // the document as JSON, served at /openapi.json
+	// ops maps "METHOD /path" (the Go mux pattern, which uses the same
+	// {name} syntax as OpenAPI paths) to the document's operation.
+	ops map[string]*operation
+}
+
+// operation is a route of the document with what request checking needs.
+type operation struct {
+	route *routers.Route
+	// query lists the declared query parameters; lists the array-typed ones,
+	// whose three accepted syntaxes are normalized to one before validation.
+	query map[string]bool
+	lists map[string]bool
+	known string   // the declared query parameters, for messages
+	path  []string // the path parameters' names
+	body  bool     // the operation takes a request body
+}
+
+func loadSpec() (*spec, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(OpenAPIYAML)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("validate openapi.yaml: %w", err)
+	}
+	// JSON is converted from the YAML tree itself rather than re-marshalled
+	// from kin-openapi's model, so that both documents carry the same text.
+	var tree any
+	if err := yaml.Unmarshal(OpenAPIYAML, &tree); err != nil {
+		return nil, fmt.Errorf("parse openapi.yaml: %w", err)
+	}
+	js, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("convert openapi.yaml to JSON: %w", err)
+	}
+	s := &spec{doc: doc, json: js, ops: make(map[string]*operation)}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			o := &operation{
+				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				query: make(map[string]bool),
+				lists: make(map[string]bool),
+				body:  op.RequestBody != nil,
+			}
+			params := append(append(openapi3.Parameters{}, item.Parameters...), op.Parameters...)
+			var known []string
+			for _, p := range params {
+				if p.Value.In == openapi3.ParameterInPath {
+					o.path = append(o.path, p.Value.Name)
+				}
+				if p.Value.In != openapi3.ParameterInQuery {
+					continue
+				}
+				o.query[p.Value.Name] = true
+				known = append(known, p.Value.Name)
+				if p.Value.Schema != nil && p.Value.Schema.Value.Type.Is(openapi3.TypeArray) {
+					o.lists[p.Value.Name] = true
+				}
+			}
+			o.known = "none"
+			if known != nil {
+				o.known = strings.Join(known, ", ")
+			}
+			s.ops[method+" "+path] = o
+		}
+	}
+	return s, nil
+}
+
+// operation returns the document's operation for a mux pattern.
+func (s *spec) operation(pattern string) (*operation, error) {
+	o, ok := s.ops[pattern]
+	if !ok {
+		return nil, fmt.Errorf("route %q is not in openapi.yaml", pattern)
+	}
+	return o, nil
+}
+
+// methods returns, for each path of the document, its methods in a stable
+// order, for Allow headers.
+func (s *spec) methods() map[string][]string {
+	order := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	m := make(map[string][]string)
+	for key := range s.ops {
+		method, path, _ := strings.Cut(key, " ")
+		m[path] = append(m[path], method)
+	}
+	for path, ms := range m {
+		var sorted []string
+		for _, want := range order {
+			for _, have := range ms {
+				if have == want {
+					sorted = append(sorted, have)
+				}
+			}
+		}
+		m[path] = sorted
+	}
+	return m
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestServeConfigPrecedence(t *testing.T) {
+	defaults := serveConfig{Addr: ":8080", Store: "sqlite:data/tally.db", MaxBody: 1 << 20, Sync: "full",
+		LogFormat: "text", ShutdownTimeout: 15 * time.Second}
+	with := func(f func(*serveConfig)) serveConfig {
+		c := defaults
+		f(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want serveConfig
+	}{
+		{name: "defaults", want: defaults},
+		{
+			name: "env over defaults",
+			env: map[string]string{"TALLY_ADDR": "127.0.0.1:9000", "TALLY_STORE": "/tmp/x.db", "TALLY_MAX_BODY": "512KiB",
+				"TALLY_SYNC": "normal", "TALLY_LOG_FORMAT": "json", "TALLY_SHUTDOWN_TIMEOUT": "3s"},
+			want: serveConfig{Addr: "127.0.0.1:9000", Store: "/tmp/x.db", MaxBody: 512 << 10, Sync: "normal",
+				LogFormat: "json", ShutdownTimeout: 3 * time.Second},
+		},
+		{
+			name: "flags over env",
+			args: []string{"--addr", ":0", "--store=sqlite:/a.db", "-max-body", "1048576", "--sync", "full",
+				"--log-format", "text", "--shutdown-timeout", "1m"},
+			env: map[string]string{"TALLY_ADDR": "127.0.0.1:9000", "TALLY_STORE": "/tmp/x.db", "TALLY_MAX_BODY": "512KiB",
+				"TALLY_SYNC": "normal", "TALLY_LOG_FORMAT": "json", "TALLY_SHUTDOWN_TIMEOUT": "3s"},
+			want: with(func(c *serveConfig) { c.Addr, c.Store, c.ShutdownTimeout = ":0", "sqlite:/a.db", time.Minute }),
+		},
+		{
+			name: "a flag wins only for itself",
+			args: []string{"--max-body", "2MiB"},
+			env:  map[string]string{"TALLY_MAX_BODY": "512KiB", "TALLY_LOG_FORMAT": "json"},
+			want: with(func(c *serveConfig) { c.MaxBody, c.LogFormat = 2<<20, "json" }),
+		},
+		{
+			name: "empty env means unset",
+			env:  map[string]string{"TALLY_ADDR": ""},
+			want: defaults,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			got, err := parseServeConfig(fs, tc.args, envOf(tc.env))
+			if err != nil {
+				t.Fatalf("parseServeConfig(%q): %v", tc.args, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{name: "bad env size", env: map[string]string{"TALLY_MAX_BODY": "1MB"}},
+		{name: "bad flag size overrides good env", args: []string{"--max-body", "lots"}, env: map[string]string{"TALLY_MAX_BODY": "1MiB"}},
+		{name: "sync", args: []string{"--sync", "off"}},
+		{name: "log format", env: map[string]string{"TALLY_LOG_FORMAT": "xml"}},
+		{name: "address without port", args: []string{"--addr", "localhost"}},
+		{name: "empty store", args: []string{"--store", " "}},
+		{name: "shutdown timeout", args: []string{"--shutdown-timeout", "-1s"}},
+		{name: "unknown flag", args: []string{"--bogus"}},
+		{name: "stray argument", args: []string{"extra"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, err := parseServeConfig(fs, tc.args, envOf(tc.env))
+			var u usageError
+			if !errors.As(err, &u) {
+				t.Errorf("parseServeConfig(%q, %v) error = %v, want a usage error", tc.args, tc.env, err)
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"1048576", 1 << 20},
+		{"1MiB", 1 << 20},
+		{"512KiB", 512 << 10},
+		{"512 kib", 512 << 10},
+		{"2GiB", 2 << 30},
+		{"100B", 100},
+		{" 7 ", 7},
+	} {
+		got, err := parseSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "0", "0MiB", "-1", "1.5MiB", "1MB", "1 M", "MiB", "9223372036854775807GiB", "99999999999999999999"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/gen"
+)
+
+type genConfig struct {
+	Gen         gen.Config
+	URL         string // base URL of a server; empty writes NDJSON to stdout
+	Concurrency int
+	Batch       int
+}
+
+// maxBatch is the contract's limit on events per POST /events.
+const maxBatch = 10_000
+
+func parseGenConfig(fs *flag.FlagSet, args []string, now time.Time) (genConfig, error) {
+	var cfg genConfig
+	var end string
+	fs.IntVar(&cfg.Gen.Days, "days", 30, "number of whole UTC `days` to spread events over")
+	fs.IntVar(&cfg.Gen.PerDay, "per-day", 1000, "events per day")
+	fs.Int64Var(&cfg.Gen.Seed, "seed", 1, "random seed: the same seed and end give the same events")
+	fs.StringVar(&end, "end", "", "first UTC `date` (YYYY-MM-DD) after the generated days (default today)")
+	fs.StringVar(&cfg.URL, "url", "", "base `URL` of a running server to POST the events to (default: write NDJSON to stdout)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent requests with --url")
+	fs.IntVar(&cfg.Batch, "batch", 1, "events per request with --url: 1 posts to /event, more posts arrays to /events")
+	if err := parseFlags(fs, args); err != nil {
+		return genConfig{}, err
+	}
+
+	cfg.Gen.Now = now
+	var errs []error
+	if end != "" {
+		t, err := time.Parse(time.DateOnly, end)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--end: %q is not a YYYY-MM-DD date", end))
+		}
+		cfg.Gen.Now = t
+	}
+	if cfg.Gen.Days < 0 {
+		errs = append(errs, errors.New("--days: must be at least 0"))
+	}
+	if cfg.Gen.PerDay < 0 {
+		errs = append(errs, errors.New("--per-day: must be at least 0"))
+	}
+	if cfg.Concurrency < 1 {
+		errs = append(errs, errors.New("--concurrency: must be at least 1"))
+	}
+	if cfg.Batch < 1 || cfg.Batch > maxBatch {
+		errs = append(errs, fmt.Errorf("--batch: must be between 1 and %d", maxBatch))
+	}
+	if cfg.URL != "" {
+		if err := checkBaseURL(cfg.URL); err != nil {
+			errs = append(errs, fmt.Errorf("--url: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return genConfig{}, usageError{errors.Join(errs...)}
+	}
+	return cfg, nil
+}
+
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// endpoint joins a base URL and a path.
+func endpoint(base, path string) string {
+	return strings.TrimRight(base, "/") + path
+}
+
+func (c *cli) gen(ctx context.Context, args []string) error {
+	fs := c.newFlagSet("gen", "Generate reproducible synthetic events: NDJSON on stdout, or POSTed to a server with --url.")
+	cfg, err := parseGenConfig(fs, args, c.now())
+	if err != nil {
+		return helpOK(err)
+	}
+	g, err := gen.New(cfg.Gen)
+	if err != nil {
+		return usageError{err}
+	}
+	if cfg.URL == "" {
+		return writeNDJSON(ctx, c.stdout, g)
+	}
+	return c.post(ctx, cfg, g)
+}
+
+func writeNDJSON(ctx context.Context, w io.Writer, g *gen.Generator) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var e tally.Event
+	var line []byte
+	for i := 0; g.Next(&e); i++ {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		line = append(gen.AppendJSON(line[:0], &e), '\n')
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// postJob is one request's worth of events.
+type postJob struct {
+	body []byte
+	n    int // events in body
+}
+
+// postStats counts what the server answered. Its methods are safe for
+// concurrent use.
+type postStats struct {
+	done atomic.Int64 // events answered, whatever the answer; read by the progress line
+
+	mu         sync.Mutex
+	accepted   int
+	duplicates int
+	failed     map[string]int // events by reason: an HTTP status, "rejected" or "network"
+	messages   []string       // the first few failure messages
+}
+
+const maxMessages = 5
+
+func (s *postStats) fail(reason string, n int, msg string) {
+	s.done.Add(int64(n))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed[reason] += n
+	if len(s.messages) < maxMessages {
+		s.messages = append(s.messages, reason+": "+msg)
+	}
+}
+
+// succeed records a 2xx answer for n events, of which some were accepted or
+// duplicates; the bulk endpoint's rejected events are reported with fail.
+func (s *postStats) succeed(n, accepted, duplicates int) {
+	s.done.Add(int64(n))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepted += accepted
+	s.duplicates += duplicates
+}
+
+func (s *postStats) failures() int {
+	n := 0
+	for _, v := range s.failed {
+		n += v
+	}
+	return n
+}
+
+// post sends the generator's events to the server with cfg.Concurrency
+// workers sharing one keep-alive connection pool.
+func (c *cli) post(ctx context.Context, cfg genConfig, g *gen.Generator) error {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns = cfg.Concurrency
+	transport.MaxIdleConnsPerHost = cfg.Concurrency
+	client := &http.Client{Transport: transport, Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+
+	target := endpoint(cfg.URL, "/event")
+	if cfg.Batch > 1 {
+		target = endpoint(cfg.URL, "/events")
+	}
+	stats := &postStats{failed: map[string]int{}}
+	jobs := make(chan postJob, 2*cfg.Concurrency)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Go(func() {
+			for job := range jobs {
+				if ctx.Err() != nil {
+					continue // drain so the producer never blocks
+				}
+				postOne(ctx, client, target, cfg.Batch > 1, job, stats)
+			}
+		})
+	}
+	stopProgress := c.progress(stats, g.Len(), start)
+
+	var e tally.Event
+	for ctx.Err() == nil {
+		var body []byte
+		n := 0
+		if cfg.Batch > 1 {
+			body = append(body, '[')
+		}
+		for n < cfg.Batch && g.Next(&e) {
+			if n > 0 {
+				body = append(body, ',')
+			}
+			body = gen.AppendJSON(body, &e)
+			n++
+		}
+		if n == 0 {
+			break
+		}
+		if cfg.Batch > 1 {
+			body = append(body, ']')
+		}
+		select {
+		case jobs <- postJob{body: body, n: n}:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+
+	c.printSummary(stats, elapsed)
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted after %d of %d events", stats.done.Load(), g.Len())
+	case stats.failures() > 0:
+		return fmt.Errorf("%d of %d events failed", stats.failures(), g.Len())
+	}
+	return nil
+}
+
+// bulkAnswer is the body of a 200 from POST /events.
+type bulkAnswer struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	Rejected   []struct {
+		Index   int     `json:"index"`
+		ID      *string `json:"id"`
+		Message string  `json:"message"`
+	} `json:"rejected"`
+}
+
+func postOne(ctx context.Context, client *http.Client, target string, bulk bool, job postJob, stats *postStats) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(job.body))
+	if err != nil {
+		stats.fail("network", job.n, err.Error())
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil { // else interrupted: not an answer
+			stats.fail("network", job.n, err.Error())
+		}
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	// Read to the end so the connection goes back to the pool.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		stats.fail("network", job.n, err.Error())
+		return
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		stats.fail(resp.Status, job.n, errorMessage(body))
+		return
+	}
+	if !bulk {
+		stats.succeed(1, 1, 0)
+		return
+	}
+	var a bulkAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		stats.fail("bad answer", job.n, fmt.Sprintf("decoding the bulk answer: %v", err))
+		return
+	}
+	stats.succeed(job.n-len(a.Rejected), a.Accepted, a.Duplicates)
+	for _, r := range a.Rejected {
+		id := "null"
+		if r.ID != nil {
+			id = *r.ID
+		}
+		stats.fail("rejected", 1, fmt.Sprintf("event %s: %s", id, r.Message))
+	}
+}
+
+// errorMessage returns the message of an error body, or the start of the
+// body when it is not the contract's error JSON.
+func errorMessage(body []byte) string {
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	if s == "" {
+		s = "(empty body)"
+	}
+	return s
+}
+
+func (c *cli) printSummary(s *postStats, elapsed time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done := s.done.Load()
+	rate := float64(done) / elapsed.Seconds()
+	fmt.Fprintf(c.stderr, "sent %d events in %s (%.0f events/s): %d accepted, %d duplicates, %d failed",
+		done, elapsed.Round(time.Millisecond), rate, s.accepted, s.duplicates, s.failures())
+	if len(s.failed) > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(s.failed)) {
+			parts = append(parts, fmt.Sprintf("%s: %d", k, s.failed[k]))
+		}
+		fmt.Fprintf(c.stderr, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(c.stderr)
+	for _, m := range s.messages {
+		fmt.Fprintln(c.stderr, "  "+m)
+	}
+}
+
+// progress shows a one-line progress report on stderr while it is a
+// terminal, and returns the function that stops and erases it.
+func (c *cli) progress(s *postStats, total int, start time.Time) (stop func()) {
+	f, ok := c.stderr.(*os.File)
+	if !ok || total == 0 {
+		return func() {}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				n := s.done.Load()
+				rate := float64(n) / time.Since(start).Seconds()
+				fmt.Fprintf(f, "\r\033[K%d/%d events (%d%%), %.0f events/s", n, total, n*100/int64(total), rate)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,114 @@
+package gen_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/gen"
+)
+
+func TestAppendJSONExact(t *testing.T) {
+	id, err := tally.ParseID("0A1B2C3D-4E5F-4a6b-8c7d-8E9FA0B1C2D3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		e    tally.Event
+		want string
+	}{
+		{
+			name: "all fields",
+			e: tally.Event{ID: id, DeviceType: tally.DeviceMobile, Category: tally.CategoryOf(7), Client: 12,
+				ClientGroup: 3, Timestamp: time.Date(2026, 11, 2, 13, 4, 5, 120_000_000, time.UTC), Valid: true, Value: 47.25},
+			want: `{"id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3","device_type":"mobile","category":7,"client":12,"client_group":3,"timestamp":"2026-11-02T13:04:05.12Z","valid":true,"value":47.25}`,
+		},
+		{
+			name: "nulls, whole second, offset converted to UTC",
+			e: tally.Event{ID: id, DeviceType: tally.DeviceNone, Category: tally.NoCategory, Client: -2147483648,
+				ClientGroup: 2147483647, Timestamp: time.Date(2026, 11, 2, 14, 4, 5, 0, time.FixedZone("", 3600)), Value: 0},
+			want: `{"id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3","device_type":null,"category":null,"client":-2147483648,"client_group":2147483647,"timestamp":"2026-11-02T13:04:05Z","valid":false,"value":0}`,
+		},
+		{
+			name: "large and tiny values",
+			e: tally.Event{ID: id, DeviceType: tally.DeviceTablet, Category: tally.CategoryOf(0),
+				Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), Value: -1e15},
+			want: `{"id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3","device_type":"tablet","category":0,"client":0,"client_group":0,"timestamp":"0001-01-01T00:00:00.000001Z","valid":false,"value":-1000000000000000}`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(gen.AppendJSON(nil, &tc.e)); got != tc.want {
+				t.Errorf("AppendJSON:\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// wireEvent is the contract's event as encoding/json reads it; pointers tell
+// null from absent-by-mistake.
+type wireEvent struct {
+	ID          string  `json:"id"`
+	DeviceType  *string `json:"device_type"`
+	Category    *int32  `json:"category"`
+	Client      int32   `json:"client"`
+	ClientGroup int32   `json:"client_group"`
+	Timestamp   string  `json:"timestamp"`
+	Valid       bool    `json:"valid"`
+	Value       float64 `json:"value"`
+}
+
+func TestAppendJSONRoundTrip(t *testing.T) {
+	events := mustGenerate(t, gen.Config{Days: 2, PerDay: 2000, Seed: 3, Now: now})
+	var buf []byte
+	for _, want := range events {
+		buf = gen.AppendJSON(buf[:0], &want)
+		dec := json.NewDecoder(bytes.NewReader(buf))
+		dec.DisallowUnknownFields()
+		var w wireEvent
+		if err := dec.Decode(&w); err != nil {
+			t.Fatalf("decoding %s: %v", buf, err)
+		}
+		if dec.More() {
+			t.Fatalf("trailing data after %s", buf)
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(buf, &raw); err != nil || len(raw) != 8 {
+			t.Fatalf("%s: %d keys, err %v; want all 8 keys", buf, len(raw), err)
+		}
+		if w.ID != want.ID.String() {
+			t.Fatalf("id %q, want lower-case %q", w.ID, want.ID)
+		}
+		ts, err := time.Parse(time.RFC3339Nano, w.Timestamp)
+		if err != nil || ts.Location() != time.UTC {
+			t.Fatalf("timestamp %q not RFC 3339 UTC: %v", w.Timestamp, err)
+		}
+		got := tally.Event{ID: want.ID, Client: w.Client, ClientGroup: w.ClientGroup, Timestamp: ts,
+			Valid: w.Valid, Value: w.Value, Category: tally.NoCategory}
+		if w.DeviceType != nil {
+			d, ok := tally.ParseDeviceType(*w.DeviceType)
+			if !ok || d == tally.DeviceNone {
+				t.Fatalf("device_type %q", *w.DeviceType)
+			}
+			got.DeviceType = d
+		}
+		if w.Category != nil {
+			got.Category = tally.CategoryOf(*w.Category)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s decodes to another event (-want +got):\n%s", buf, diff)
+		}
+	}
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	events := mustGenerate(b, gen.Config{Days: 1, PerDay: 1000, Seed: 1, Now: now})
+	var buf []byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		buf = gen.AppendJSON(buf[:0], &events[i%len(events)])
+	}
+}

@@ -1,0 +1,102 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/sqlite"
+)
+
+// Verify finds cells that drifted from the raw events, in every direction,
+// and Repair puts them right, in the file and in the reports.
+func TestVerifyAndRepair(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tally.db")
+	s := mustOpen(t, path, sqlite.Options{Synchronous: "normal"})
+	rng := rand.New(rand.NewPCG(5, 5))
+	batch := make([]tally.Event, 300)
+	for i := range batch {
+		batch[i] = event(rng)
+	}
+	if _, err := s.CreateEvents(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if diffs, err := s.Verify(ctx); err != nil || len(diffs) != 0 {
+		t.Fatalf("Verify of a consistent store: %v, %v", diffs, err)
+	}
+	want := defaultTotals(t, s)
+
+	// Damage the file behind the store's back: one cell off, one missing,
+	// one that has no events at all.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{
+		`UPDATE cells SET count = count + 1 WHERE rowid IN (SELECT rowid FROM cells LIMIT 1)`,
+		`DELETE FROM cells WHERE (day, client) IN (SELECT day, client FROM cells ORDER BY day DESC LIMIT 1)`,
+		`INSERT INTO cells VALUES (0, 1, 1, 99, 1, 1, 4, 10.5)`,
+	} {
+		if _, err := db.Exec(stmt); err != nil && stmt[0] != 'U' {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	diffs, err := s.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) < 2 {
+		t.Fatalf("Verify found %d differences, want at least 2: %+v", len(diffs), diffs)
+	}
+	var extra bool
+	for _, d := range diffs {
+		if d.Key.Client == 99 && d.Stored.Count == 4 && d.Recomputed.Count == 0 {
+			extra = true
+		}
+	}
+	if !extra {
+		t.Errorf("the cell without events is not among %+v", diffs)
+	}
+
+	n, err := s.Repair(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Error("Repair wrote no cells")
+	}
+	if diffs, err := s.Verify(ctx); err != nil || len(diffs) != 0 {
+		t.Fatalf("Verify after Repair: %v, %v", diffs, err)
+	}
+	if got := defaultTotals(t, s); got != want {
+		t.Errorf("totals after Repair %+v, want %+v", got, want)
+	}
+	// Writes after the repair reach the new cube.
+	e := event(rng)
+	if err := s.CreateEvent(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	want.Count++
+	want.Sum += e.Value
+	if got := defaultTotals(t, s); got != want {
+		t.Errorf("totals after a write %+v, want %+v", got, want)
+	}
+}
+
+func defaultTotals(t *testing.T, s *sqlite.Store) tally.Totals {
+	t.Helper()
+	q := tally.ReportQuery{}
+	if err := q.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Report(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Totals
+}

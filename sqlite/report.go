@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/tallyhq/tally"
+)
+
+// maxSQLList bounds a filter list written into SQL as IN (...): longer lists
+// are left to the Aggregator, which checks every filter anyway.
+const maxSQLList = 500
+
+// Report answers q from the in-memory cube when its buckets and bounds are
+// whole UTC days, else from the raw events in its time range.
+func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
+	if r, ok := s.cube.Load().Report(&q); ok {
+		return r, nil
+	}
+	a := tally.NewAggregator(&q)
+	if err := s.feedEvents(ctx, &q, a); err != nil {
+		return tally.Report{}, err
+	}
+	return a.Report(), nil
+}
+
+func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.Aggregator) error {
+	var w where
+	f := &q.Filter
+	// The Aggregator compares whole seconds; the bounds here are whole
+	// seconds too, so SQL never drops an event the Aggregator would keep.
+	if !f.From.IsZero() {
+		w.add("ts >= ?", secondsToMicros(f.From.Unix()))
+	}
+	if !f.To.IsZero() {
+		w.add("ts < ?", secondsToMicros(f.To.Unix()))
+	}
+	w.filterLists(f)
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT ts, device_type, category, client, client_group, valid, value FROM events`+w.String(), w.args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: report: %w", translate(err))
+	}
+	defer rows.Close()
+	var (
+		k               tally.CellKey
+		ts, device, cat int64
+		value           float64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&ts, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &value); err != nil {
+			return fmt.Errorf("sqlite: report: %w", translate(err))
+		}
+		k.Bucket = floorDiv(ts, 1e6)
+		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
+		a.Add(k, 1, value)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: report: %w", translate(err))
+	}
+	return nil
+}
+
+// secondsToMicros converts, saturating far outside the years events can have.
+func secondsToMicros(sec int64) int64 {
+	switch {
+	case sec > math.MaxInt64/1_000_000:
+		return math.MaxInt64
+	case sec < math.MinInt64/1_000_000:
+		return math.MinInt64
+	}
+	return sec * 1e6
+}
+
+func floorDiv(x, y int64) int64 {
+	q := x / y
+	if x%y != 0 && x < 0 {
+		q--
+	}
+	return q
+}
+
+// where builds the WHERE clause that pre-filters rows in SQL. It only narrows
+// what the Aggregator would drop anyway.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func (w *where) filterLists(f *tally.Filter) {
+	in(w, "device_type", f.DeviceTypes)
+	in(w, "category", f.Categories)
+	in(w, "client", f.Clients)
+	in(w, "client_group", f.ClientGroups)
+	if f.Valid != nil {
+		w.add("valid = ?", *f.Valid)
+	}
+}
+
+func in[T ~uint8 | ~int32 | ~int64](w *where, col string, vs []T) {
+	switch {
+	case vs == nil || len(vs) > maxSQLList:
+		return
+	case len(vs) == 0:
+		w.add("0") // an empty list keeps nothing
+		return
+	}
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = int64(v)
+	}
+	w.add(col+" IN (?"+strings.Repeat(", ?", len(vs)-1)+")", args...)
+}
