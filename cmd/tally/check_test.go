@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,5 +68,32 @@ func TestVerifyAndRepair(t *testing.T) {
 	stdout, _, err = runCLI(t, "verify", "--store", path)
 	if err != nil {
 		t.Fatalf("verify after repair: %v\n%s", err, stdout)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	base, stop := startServe(t, map[string]string{"TALLY_STORE": filepath.Join(t.TempDir(), "t.db"), "TALLY_SYNC": "normal"}, io.Discard)
+	if _, _, err := runCLI(t, "healthcheck", "--url", base); err != nil {
+		t.Errorf("healthcheck of a running server: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "healthcheck", "--url", base); err == nil {
+		t.Error("healthcheck of a stopped server succeeded")
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"mongodb://tally:s3cret@db1:27017,db2/tally?replicaSet=rs0": "mongodb://tally:xxxxx@db1:27017,db2/tally?replicaSet=rs0",
+		"mongodb://db1/tally":                    "mongodb://db1/tally",
+		"mongodb+srv://u:p@cluster0.example.net": "mongodb+srv://u:xxxxx@cluster0.example.net",
+		"mongodb://user@db1/?authSource=admin":   "mongodb://user@db1/?authSource=admin",
+		"sqlite:data/tally.db":                   "sqlite:data/tally.db",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

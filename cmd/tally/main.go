@@ -62,6 +62,7 @@ Commands:
   report   print a running server's aggregated report
   verify   check the stored rollups against the raw events
   repair   rebuild the stored rollups from the raw events
+  healthcheck  exit 0 when a local server is alive (for container health checks)
   help     show this help
 
 Run 'tally <command> -h' for a command's flags.
@@ -95,6 +96,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.check(ctx, rest, false)
 	case "repair":
 		return c.check(ctx, rest, true)
+	case "healthcheck":
+		return c.healthcheck(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil
