@@ -38,11 +38,12 @@ func TestVerifyAndRepair(t *testing.T) {
 	}
 	defer db.Close()
 	for _, stmt := range []string{
-		`UPDATE cells SET count = count + 1 WHERE rowid IN (SELECT rowid FROM cells LIMIT 1)`,
+		`UPDATE cells SET count = count + 1 WHERE (day, device_type, category, client, client_group, valid) IN
+			(SELECT day, device_type, category, client, client_group, valid FROM cells LIMIT 1)`,
 		`DELETE FROM cells WHERE (day, client) IN (SELECT day, client FROM cells ORDER BY day DESC LIMIT 1)`,
 		`INSERT INTO cells VALUES (0, 1, 1, 99, 1, 1, 4, 10.5)`,
 	} {
-		if _, err := db.Exec(stmt); err != nil && stmt[0] != 'U' {
+		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
@@ -50,8 +51,8 @@ func TestVerifyAndRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(diffs) < 2 {
-		t.Fatalf("Verify found %d differences, want at least 2: %+v", len(diffs), diffs)
+	if len(diffs) < 3 {
+		t.Fatalf("Verify found %d differences, want at least 3: %+v", len(diffs), diffs)
 	}
 	var extra bool
 	for _, d := range diffs {

@@ -93,8 +93,8 @@ func newAsset(b []byte, contentType string, immutable bool) *asset {
 		etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	zw.Write(b)
-	zw.Close()
+	_, _ = zw.Write(b) // into a bytes.Buffer: cannot fail
+	_ = zw.Close()
 	if buf.Len() < len(b) {
 		a.gz = buf.Bytes()
 	}

@@ -61,6 +61,9 @@ Commands:
   gen      generate synthetic events as NDJSON, or post them to a server
   report   print a running server's aggregated report
   bench    run the reproducible benchmark and append its table to BENCHMARKS.md
+  verify   check the stored rollups against the raw events
+  repair   rebuild the stored rollups from the raw events
+  healthcheck  exit 0 when a local server is alive (for container health checks)
   help     show this help
 
 Run 'tally <command> -h' for a command's flags.
@@ -92,6 +95,12 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.report(ctx, rest)
 	case "bench":
 		return c.bench(ctx, rest)
+	case "verify":
+		return c.check(ctx, rest, false)
+	case "repair":
+		return c.check(ctx, rest, true)
+	case "healthcheck":
+		return c.healthcheck(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil

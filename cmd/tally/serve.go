@@ -18,6 +18,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/discard"
+	"github.com/tallyhq/tally/mongo"
 	"github.com/tallyhq/tally/sqlite"
 	"github.com/tallyhq/tally/web"
 )
@@ -57,7 +58,7 @@ func envFlag(fs *flag.FlagSet, getenv func(string) string, p *string, name, env,
 func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (serveConfig, error) {
 	var raw struct{ addr, store, maxBody, sync, logFormat, shutdown string }
 	envFlag(fs, getenv, &raw.addr, "addr", "TALLY_ADDR", ":8080", "listen `address` (port 0 picks a free port)")
-	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH` or a bare path; discard: keeps nothing, a benchmarking aid (the ceiling of tally bench), never for data")
+	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH`, a bare path, a mongodb:// or mongodb+srv:// URI, or discard: (keeps nothing: a benchmarking aid, the ceiling of tally bench, never for data)")
 	envFlag(fs, getenv, &raw.maxBody, "max-body", "TALLY_MAX_BODY", "1MiB", "largest accepted request `size` (bytes, KiB, MiB, GiB)")
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
@@ -141,7 +142,7 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	addr := ln.Addr().String()
-	logger.Info("listening", "addr", addr, "store", cfg.Store, "max_body", cfg.MaxBody)
+	logger.Info("listening", "addr", addr, "store", redact(cfg.Store), "max_body", cfg.MaxBody)
 	if c.ready != nil {
 		c.ready(addr)
 	}
@@ -172,8 +173,9 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 
 // openStore opens the store the --store setting names. It is the one place
 // that reads the setting's scheme: "sqlite:PATH" (also "sqlite://PATH") or a
-// bare path means SQLite; "discard:" is the store that keeps nothing, only
-// for measuring the HTTP path's ceiling (tally bench).
+// bare path means SQLite, "mongodb://" and "mongodb+srv://" MongoDB, and
+// "discard:" the store that keeps nothing, only for measuring the HTTP path's
+// ceiling (tally bench).
 func openStore(ctx context.Context, cfg serveConfig) (tally.Store, error) {
 	spec := cfg.Store
 	scheme, rest, ok := strings.Cut(spec, ":")
@@ -185,8 +187,15 @@ func openStore(ctx context.Context, cfg serveConfig) (tally.Store, error) {
 			return nil, usageError{fmt.Errorf("--store %q: discard takes no path (write discard:)", spec)}
 		}
 		return discard.Store{}, nil
+	case ok && (scheme == "mongodb" || scheme == "mongodb+srv"):
+		st, err := mongo.Open(ctx, spec)
+		if err != nil {
+			// The URI may hold a password: name the store by its scheme only.
+			return nil, fmt.Errorf("opening the %s store: %w", scheme, err)
+		}
+		return st, nil
 	case ok && strings.HasPrefix(rest, "//"):
-		return nil, usageError{fmt.Errorf("--store %q: unsupported scheme %q (want sqlite:PATH, a path or discard:)", spec, scheme)}
+		return nil, usageError{fmt.Errorf("--store: unsupported scheme %q (want sqlite:PATH, a path, a mongodb:// URI or discard:)", scheme)}
 	default:
 		// A bare path, which may hold a colon (a Windows drive letter, say).
 		return openSQLite(ctx, spec, cfg.Sync)
@@ -202,6 +211,29 @@ func openSQLite(ctx context.Context, path, sync string) (tally.Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// redact hides the password of a store URI, for logs. It does not use
+// net/url, which refuses MongoDB's lists of hosts.
+func redact(spec string) string {
+	scheme, rest, ok := strings.Cut(spec, "://")
+	if !ok {
+		return spec
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return spec
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	if !hasPassword {
+		return spec
+	}
+	out := scheme + "://" + user + ":xxxxx" + authority[at:]
+	if path != "" || strings.Contains(rest, "/") {
+		out += "/" + path
+	}
+	return out
 }
 
 // newHandler builds the HTTP API over store, with the Go runtime and process

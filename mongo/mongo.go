@@ -1,0 +1,216 @@
+// Package mongo is Tally's MongoDB store. It also runs on FerretDB, whose
+// partial and partly wrong aggregation support shapes what it sends: only
+// equality, $in and range filters, no date operators, no $group with more
+// than one accumulator. Every aggregate is computed by tally.Aggregator in
+// Go from rollup cells (or raw events), so reports are exact on both.
+//
+// Layout of the database (the URI's path names it, default "tally"):
+//   - events: one document per event, _id = the lower-case UUID;
+//   - cells: one document per (UTC day, device type, category, client,
+//     client group, valid) with count and sum, _id = cellID;
+//   - meta: {_id: "schema", version: N}.
+//
+// All writes of one process go through one writer goroutine that batches
+// concurrent callers; see write.go for why.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/tallyhq/tally"
+)
+
+// SchemaVersion is the layout this package reads and writes. Open refuses a
+// database marked with a newer one.
+const SchemaVersion = 1
+
+// DefaultDatabase is used when the URI names no database.
+const DefaultDatabase = "tally"
+
+var (
+	_ tally.Store   = (*Store)(nil)
+	_ tally.Checker = (*Store)(nil)
+)
+
+// Store is a tally.Store on a MongoDB (or FerretDB) database.
+type Store struct {
+	client *driver.Client
+	events *driver.Collection
+	cells  *driver.Collection
+	txn    bool // the deployment runs multi-document transactions
+
+	reqs      chan *writeReq
+	quit      chan struct{} // closed by Close: no new writes
+	done      chan struct{} // closed when the writer has finished
+	closeOnce sync.Once
+}
+
+// Options tune a Store; the zero value is the production setting.
+type Options struct {
+	// NoTransactions disables transactions even on a deployment that has
+	// them, so tests on a replica set can exercise the FerretDB code path.
+	NoTransactions bool
+}
+
+// Open connects to the deployment at uri (mongodb:// or mongodb+srv://),
+// creates the collections' indexes if missing and checks the schema
+// version. Pool size, timeouts, write concern and read preference come from
+// the URI; Open sets no client-wide timeout because the driver would turn it
+// into maxTimeMS, which FerretDB's distinct rejects.
+func Open(ctx context.Context, uri string) (*Store, error) {
+	return OpenOptions(ctx, uri, Options{})
+}
+
+// OpenOptions is Open with options.
+func OpenOptions(ctx context.Context, uri string, o Options) (*Store, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		return nil, tally.Errorf(tally.EInvalid, "mongodb uri: %v", err)
+	}
+	dbName := cs.Database
+	if dbName == "" {
+		dbName = DefaultDatabase
+	}
+	client, err := driver.Connect(options.Client().ApplyURI(uri).SetAppName("tally"))
+	if err != nil {
+		return nil, tally.Errorf(tally.EInvalid, "mongodb uri: %v", err)
+	}
+	s, err := open(ctx, client, dbName, o)
+	if err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, client *driver.Client, dbName string, o Options) (*Store, error) {
+	if err := client.Ping(ctx, nil); err != nil {
+		return nil, unavailable("connect", err)
+	}
+	db := client.Database(dbName)
+	s := &Store{
+		client: client,
+		events: db.Collection("events"),
+		cells:  db.Collection("cells"),
+		reqs:   make(chan *writeReq),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if !o.NoTransactions {
+		txn, err := supportsTransactions(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		s.txn = txn
+	}
+	if err := checkSchema(ctx, db); err != nil {
+		return nil, err
+	}
+	if err := createIndexes(ctx, s); err != nil {
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// supportsTransactions reports whether the deployment is a replica set
+// member or a mongos, the deployments where MongoDB runs multi-document
+// transactions. FerretDB and a standalone mongod report neither.
+func supportsTransactions(ctx context.Context, db *driver.Database) (bool, error) {
+	var hello struct {
+		SetName string `bson:"setName"`
+		Msg     string `bson:"msg"`
+	}
+	if err := db.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return false, unavailable("hello", err)
+	}
+	return hello.SetName != "" || hello.Msg == "isdbgrid", nil
+}
+
+// checkSchema marks a new database with SchemaVersion and refuses one that
+// a newer Tally has migrated.
+func checkSchema(ctx context.Context, db *driver.Database) error {
+	meta := db.Collection("meta")
+	_, err := meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}},
+		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "version", Value: SchemaVersion}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil && !driver.IsDuplicateKeyError(err) { // two instances starting at once
+		return unavailable("schema version", err)
+	}
+	var doc struct {
+		Version int `bson:"version"`
+	}
+	if err := meta.FindOne(ctx, bson.D{{Key: "_id", Value: "schema"}}).Decode(&doc); err != nil {
+		return unavailable("schema version", err)
+	}
+	if doc.Version > SchemaVersion {
+		return tally.Errorf(tally.EUnavailable,
+			"database schema version %d is newer than this Tally supports (%d)", doc.Version, SchemaVersion)
+	}
+	return nil
+}
+
+// createIndexes adds the secondary indexes. Creating an existing index with
+// the same specification is a no-op, so every start-up may run it. The cell
+// key needs no index of its own: it is the _id.
+func createIndexes(ctx context.Context, s *Store) error {
+	// Day range scans of cells for reports, time range scans of raw events
+	// for reports in other zones or at hour grain.
+	if _, err := s.cells.Indexes().CreateOne(ctx, driver.IndexModel{
+		Keys: bson.D{{Key: "day", Value: 1}}, Options: options.Index().SetName("day"),
+	}); err != nil {
+		return unavailable("create index cells.day", err)
+	}
+	if _, err := s.events.Indexes().CreateOne(ctx, driver.IndexModel{
+		Keys: bson.D{{Key: "ts", Value: 1}}, Options: options.Index().SetName("ts"),
+	}); err != nil {
+		return unavailable("create index events.ts", err)
+	}
+	return nil
+}
+
+// Transactions reports whether the store wraps each write batch in a
+// multi-document transaction. Without them a crash between the raw write
+// and the rollup write leaves a cell off; Verify finds and Repair fixes it.
+func (s *Store) Transactions() bool { return s.txn }
+
+// Ping reports whether the deployment answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, nil); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Close finishes the writes already submitted, then disconnects.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.quit) })
+	<-s.done
+	if err := s.client.Disconnect(context.Background()); err != nil && !errors.Is(err, driver.ErrClientDisconnected) {
+		return fmt.Errorf("mongo: disconnect: %w", err)
+	}
+	return nil
+}
+
+// unavailable wraps a driver error met while talking to the deployment. The
+// chain keeps the cause for logs; the *tally.Error in it carries a code and a
+// message fit for clients.
+func unavailable(op string, err error) error {
+	var te *tally.Error
+	if errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("mongo: %s: %w", op, err)
+	}
+	e := tally.Errorf(tally.EInternal, "database error")
+	if driver.IsNetworkError(err) || driver.IsTimeout(err) || errors.Is(err, driver.ErrClientDisconnected) {
+		e = tally.Errorf(tally.EUnavailable, "database unavailable")
+	}
+	return fmt.Errorf("mongo: %s: %v: %w", op, err, e)
+}

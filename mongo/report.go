@@ -1,0 +1,182 @@
+package mongo
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tallyhq/tally"
+)
+
+// readBatch is the cursor batch size for report reads: large, because a
+// report reads every matching document.
+const readBatch = 5000
+
+// Report answers q from the rollup cells when its buckets and bounds are
+// whole UTC days, else from the raw events. Either way the server only
+// filters (equality, $in and ranges, which FerretDB gets right) and
+// tally.Aggregator does the grouping, ordering, paging and means in Go, so
+// the answer is exact on MongoDB and on FerretDB alike.
+func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
+	if matchesNothing(&q.Filter) {
+		return tally.NewAggregator(&q).Report(), nil
+	}
+	if q.InUTCDays() {
+		return s.reportFromCells(ctx, &q)
+	}
+	return s.reportFromEvents(ctx, &q)
+}
+
+// matchesNothing reports whether a filter list is present but empty.
+func matchesNothing(f *tally.Filter) bool {
+	return (f.Clients != nil && len(f.Clients) == 0) ||
+		(f.ClientGroups != nil && len(f.ClientGroups) == 0) ||
+		(f.DeviceTypes != nil && len(f.DeviceTypes) == 0) ||
+		(f.Categories != nil && len(f.Categories) == 0)
+}
+
+func (s *Store) reportFromCells(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
+	agg := tally.NewAggregator(q)
+	if len(q.GroupBy) == len(tally.Dimensions) && q.Granularity == tally.Day {
+		// Every cell is a row of its own: keep only the rows the page needs.
+		agg = tally.NewDistinctAggregator(q)
+	}
+	filter := dimensionFilter(&q.Filter)
+	if r := dayRange(&q.Filter); r != nil {
+		filter = append(filter, bson.E{Key: "day", Value: r})
+	}
+	cur, err := s.cells.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
+	if err != nil {
+		return tally.Report{}, unavailable("read cells", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var c cellDoc
+		if err := cur.Decode(&c); err != nil {
+			return tally.Report{}, unavailable("decode cell", err)
+		}
+		k, err := c.key()
+		if err != nil {
+			return tally.Report{}, err
+		}
+		agg.Add(k, c.Count, c.Sum)
+	}
+	if err := cur.Err(); err != nil {
+		return tally.Report{}, unavailable("read cells", err)
+	}
+	return agg.Report(), nil
+}
+
+// eventProjection leaves out what a report does not need.
+var eventProjection = bson.D{
+	{Key: "_id", Value: 0}, {Key: "device_type", Value: 1}, {Key: "category", Value: 1},
+	{Key: "client", Value: 1}, {Key: "client_group", Value: 1}, {Key: "ts", Value: 1},
+	{Key: "day", Value: 1}, {Key: "valid", Value: 1}, {Key: "value", Value: 1},
+}
+
+func (s *Store) reportFromEvents(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
+	agg := tally.NewAggregator(q)
+	filter := dimensionFilter(&q.Filter)
+	if r := tsRange(&q.Filter); r != nil {
+		filter = append(filter, bson.E{Key: "ts", Value: r})
+	}
+	cur, err := s.events.Find(ctx, filter, options.Find().SetBatchSize(readBatch).SetProjection(eventProjection))
+	if err != nil {
+		return tally.Report{}, unavailable("read events", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	if err := feedEvents(ctx, cur, agg); err != nil {
+		return tally.Report{}, err
+	}
+	return agg.Report(), nil
+}
+
+func feedEvents(ctx context.Context, cur *driver.Cursor, agg *tally.Aggregator) error {
+	for cur.Next(ctx) {
+		var d eventDoc
+		if err := cur.Decode(&d); err != nil {
+			return unavailable("decode event", err)
+		}
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		agg.Add(k, 1, d.Value)
+	}
+	if err := cur.Err(); err != nil {
+		return unavailable("read events", err)
+	}
+	return nil
+}
+
+// dimensionFilter turns the filter lists into equality and $in conditions.
+// Nulls are stored explicitly, so {$in: [null, ...]} selects exactly the
+// events without a device type or category.
+func dimensionFilter(f *tally.Filter) bson.D {
+	filter := bson.D{}
+	if f.Clients != nil {
+		filter = append(filter, in("client", f.Clients))
+	}
+	if f.ClientGroups != nil {
+		filter = append(filter, in("client_group", f.ClientGroups))
+	}
+	if f.DeviceTypes != nil {
+		vs := make([]any, len(f.DeviceTypes))
+		for i, d := range f.DeviceTypes {
+			if p := deviceField(d); p != nil {
+				vs[i] = *p
+			}
+		}
+		filter = append(filter, in("device_type", vs))
+	}
+	if f.Categories != nil {
+		vs := make([]any, len(f.Categories))
+		for i, c := range f.Categories {
+			if p := categoryField(c); p != nil {
+				vs[i] = *p
+			}
+		}
+		filter = append(filter, in("category", vs))
+	}
+	if f.Valid != nil {
+		filter = append(filter, bson.E{Key: "valid", Value: *f.Valid})
+	}
+	return filter
+}
+
+func in[T any](field string, vs []T) bson.E {
+	return bson.E{Key: field, Value: bson.D{{Key: "$in", Value: vs}}}
+}
+
+// dayRange bounds the day field of cells; From and To are UTC midnights
+// when the cells serve a query.
+func dayRange(f *tally.Filter) bson.D {
+	r := bson.D{}
+	if !f.From.IsZero() {
+		r = append(r, bson.E{Key: "$gte", Value: f.From.Unix()})
+	}
+	if !f.To.IsZero() {
+		r = append(r, bson.E{Key: "$lt", Value: f.To.Unix()})
+	}
+	if len(r) == 0 {
+		return nil
+	}
+	return r
+}
+
+// tsRange bounds the exact event time in microseconds.
+func tsRange(f *tally.Filter) bson.D {
+	r := bson.D{}
+	if !f.From.IsZero() {
+		r = append(r, bson.E{Key: "$gte", Value: f.From.UnixMicro()})
+	}
+	if !f.To.IsZero() {
+		r = append(r, bson.E{Key: "$lt", Value: f.To.UnixMicro()})
+	}
+	if len(r) == 0 {
+		return nil
+	}
+	return r
+}
