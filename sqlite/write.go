@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -329,15 +331,16 @@ type writeTx struct {
 	reset           bool               // days replaces the writer's days
 	backlog, events int64
 
-	pending map[tally.ID]int64 // ids inserted in this transaction: their seq
+	pending map[tally.ID]int64 // ids inserted in this transaction: their seq once flushed
 	rows    []pendingRow       // events not yet sent to SQLite
 	args    []any
 	groups  []int64
 }
 
 type pendingRow struct {
-	seq int64
+	h   uint64 // the id's hash
 	e   *tally.Event
+	seq int64
 }
 
 func (w *writer) newTx(ctx context.Context, tx *sql.Tx) *writeTx {
@@ -401,15 +404,13 @@ func (t *writeTx) create(events []tally.Event, inserted []bool) error {
 		if stored {
 			continue
 		}
-		seq := t.w.nextSeq
-		t.w.nextSeq++ // never reused, even if this transaction rolls back
-		t.w.filters.add(h, seq>>t.w.k.groupShift)
-		t.pending[e.ID] = seq
+		t.pending[e.ID] = 0 // its seq is given at flush
 		k := tally.KeyOf(e, tally.SecondsPerDay)
 		st, ok := t.day(k.Bucket)
 		if !ok {
-			// A new day: its snapshot holds nothing so far.
-			st.snap = seq - 1
+			// A new day: its snapshot holds nothing so far. Pending rows
+			// get seqs from nextSeq on.
+			st.snap = t.w.nextSeq - 1
 			if err := t.exec(t.w.stmts.newDay, k.Bucket, st.snap); err != nil {
 				return fmt.Errorf("sqlite: add day: %w", err)
 			}
@@ -418,14 +419,9 @@ func (t *writeTx) create(events []tally.Event, inserted []bool) error {
 		t.days[k.Bucket] = st
 		t.backlog++
 		t.events++
-		t.rows = append(t.rows, pendingRow{seq, e})
+		t.rows = append(t.rows, pendingRow{h: h, e: e})
 		t.deltas = append(t.deltas, cellDelta{k, 1, e.Value})
 		inserted[i] = true
-		if len(t.rows) == t.w.k.chunk {
-			if err := t.flush(); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
@@ -449,9 +445,23 @@ func (t *writeTx) stored(h uint64, id tally.ID) (bool, error) {
 	return false, nil
 }
 
-// flush sends the pending rows to SQLite in as few statements as the
-// prepared sizes allow.
+// flush gives the pending rows their seqs and sends them to SQLite in as
+// few statements as the prepared sizes allow.
+//
+// Seqs are given in id order, so that both the table (by seq) and the
+// index (by epoch, id) are written in key order: each statement then
+// touches a run of neighbouring index pages, each page once per flush
+// rather than once per statement (SQLite keeps a statement journal with a
+// copy of every page a multi-row statement changes).
 func (t *writeTx) flush() error {
+	slices.SortFunc(t.rows, func(a, b pendingRow) int { return bytes.Compare(a.e.ID[:], b.e.ID[:]) })
+	for i := range t.rows {
+		r := &t.rows[i]
+		r.seq = t.w.nextSeq
+		t.w.nextSeq++ // never reused, even if this transaction rolls back
+		t.w.filters.add(r.h, r.seq>>t.w.k.groupShift)
+		t.pending[r.e.ID] = r.seq
+	}
 	for len(t.rows) > 0 {
 		i := log2(prevPow2(min(len(t.rows), t.w.k.chunk)))
 		n := 1 << i
