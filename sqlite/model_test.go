@@ -115,7 +115,7 @@ func TestAgainstModel(t *testing.T) {
 			}
 		}
 	}
-	ops := 2000
+	ops := 1200
 	if raceEnabled {
 		ops = 400
 	}
