@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/swaggest/swgui"
@@ -327,11 +328,27 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	// Messages quote what clients sent; bounded, a 100 KB parameter does
+	// not come back twice.
+	body.Message = truncate(body.Message)
+	for i := range body.Errors {
+		body.Errors[i].Message = truncate(body.Errors[i].Message)
+	}
 	if status == http.StatusServiceUnavailable {
 		// Busy or store unreachable: both pass.
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, body)
+}
+
+// maxMessage bounds an error message, in bytes.
+const maxMessage = 512
+
+func truncate(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:maxMessage], "") + "…"
 }
 
 func methodNotAllowed(methods []string) handlerFunc {

@@ -203,7 +203,7 @@ func TestCreateEventsLimits(t *testing.T) {
 		}
 		return "[" + strings.Join(items, ",") + "]"
 	}
-	bomb := gzipped(t, "["+event(nil)+strings.Repeat(" ", 50<<20)+"]") // 50 MiB of spaces in about 50 KiB
+	bomb := gzipped(t, "["+event(nil)+strings.Repeat(" ", 12<<20)+"]") // 12 MiB of spaces in about 12 KiB
 	tests := []struct {
 		name, body, encoding string
 		want                 int

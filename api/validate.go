@@ -123,11 +123,20 @@ func checkQuery(op *operation, raw string) (url.Values, error) {
 			errs = append(errs, fieldError{Field: name, In: "query", Message: name + ": given more than once"})
 		}
 	}
+	if len(errs) > maxQueryErrors {
+		// Thousands of bad parameters must not make an answer of
+		// megabytes.
+		more := len(errs) - maxQueryErrors
+		errs = append(errs[:maxQueryErrors], fieldError{In: "query", Message: fmt.Sprintf("and %d more problems", more)})
+	}
 	if errs != nil {
 		return nil, &requestError{errs: errs}
 	}
 	return q, nil
 }
+
+// maxQueryErrors bounds the problems one answer lists.
+const maxQueryErrors = 10
 
 func mapsKeys(q url.Values) func(func(string) bool) {
 	return func(yield func(string) bool) {
