@@ -219,6 +219,14 @@ func slowRequests(t *testing.T, ts *testServer) int {
 			}
 			b, _ := io.ReadAll(res.Body)
 			r := &response{Status: res.StatusCode, Header: res.Header, Body: b}
+			// Checked against the document too, when the request line
+			// makes a request the document's router can read.
+			line, _, _ := strings.Cut(tc.raw, "\r\n")
+			if f := strings.Fields(line); len(f) == 3 {
+				if req, err := http.NewRequest(f[0], "http://x"+f[1], nil); err == nil {
+					checkResponse(t, req, r)
+				}
+			}
 			if msg := r.errorMessage(t); !strings.Contains(msg, tc.msg) {
 				t.Errorf("message %q does not contain %q", msg, tc.msg)
 			}
