@@ -93,6 +93,10 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		},
 		mux: http.NewServeMux(),
 	}
+	if s.limit.maxBytes < max(s.maxBody, s.maxBatchBytes) {
+		// A body at the size limit would be refused as busy forever.
+		return nil, fmt.Errorf("api: MaxInFlightBytes %d is below the body limits (%d, %d)", s.limit.maxBytes, s.maxBody, s.maxBatchBytes)
+	}
 	if len(cfg.APIKeys) > 0 {
 		var err error
 		if s.keys, err = newKeyring(cfg.APIKeys); err != nil {

@@ -114,10 +114,11 @@ func TestAPIKeys(t *testing.T) {
 func TestAPIKeysConfig(t *testing.T) {
 	store := openStore(t)
 	for name, cfg := range map[string]api.Config{
-		"AuthReads without keys": {Store: store, AuthReads: true},
-		"empty key":              {Store: store, APIKeys: []string{"a", ""}},
-		"key with a space":       {Store: store, APIKeys: []string{"a b"}},
-		"negative limit":         {Store: store, MaxInFlight: -1},
+		"AuthReads without keys":               {Store: store, AuthReads: true},
+		"empty key":                            {Store: store, APIKeys: []string{"a", ""}},
+		"key with a space":                     {Store: store, APIKeys: []string{"a b"}},
+		"negative limit":                       {Store: store, MaxInFlight: -1},
+		"in-flight bytes below the body limit": {Store: store, MaxInFlightBytes: 1 << 20, MaxBatchBytes: 2 << 20},
 	} {
 		if _, err := api.NewHandler(cfg); err == nil {
 			t.Errorf("%s: NewHandler accepted it", name)

@@ -92,7 +92,7 @@ func TestMaxInFlight(t *testing.T) {
 func TestMaxInFlightBytes(t *testing.T) {
 	const limit = 1000
 	g := newGateStore(t)
-	ts := newServerOn(t, g, func(c *apiConfig) { c.MaxInFlightBytes = limit })
+	ts := newServerOn(t, g, func(c *apiConfig) { c.MaxInFlightBytes, c.MaxBody, c.MaxBatchBytes = limit, limit, limit })
 	half := event(nil) + strings.Repeat(" ", limit/2+50-len(event(nil)))
 	done := holdOne(t, ts, g, half)
 	// Declared: refused before the body is read.
