@@ -48,7 +48,8 @@ type Config struct {
 	// the request body bytes they hold (declared or received, plus what
 	// gzip bodies decompress to); beyond either the answer is 503 with
 	// Retry-After. Defaults DefaultMaxInFlight, DefaultMaxInFlightBytes;
-	// /healthz and /readyz are exempt.
+	// /healthz and /readyz are exempt. MaxInFlightBytes may not be below
+	// MaxBody or MaxBatchBytes.
 	MaxInFlight      int
 	MaxInFlightBytes int64
 }
