@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/swaggest/swgui"
@@ -19,26 +20,55 @@ import (
 // DefaultMaxBody is the request body limit when Config.MaxBody is 0.
 const DefaultMaxBody = 1 << 20
 
-// Config is what the HTTP layer needs.
+// Config is what the HTTP layer needs. Zero values mean the defaults;
+// negative limits are an error.
 type Config struct {
 	Store   tally.Store
-	MaxBody int64        // request body limit in bytes; 0 means DefaultMaxBody
+	MaxBody int64        // POST /event body limit in bytes; 0 means DefaultMaxBody
 	Logger  *slog.Logger // nil discards
 	// Registry receives the HTTP metrics and is what /metrics serves; nil
 	// means a private registry, never the global default.
 	Registry *prometheus.Registry
 	NewID    func() tally.ID // nil means tally.NewID
+
+	// MaxBatchEvents and MaxBatchBytes bound one POST /events request: its
+	// events and its body's bytes after decompression (defaults
+	// DefaultMaxBatchEvents, DefaultMaxBatchBytes).
+	MaxBatchEvents int
+	MaxBatchBytes  int64
+
+	// APIKeys, when not empty, are the keys that writes (POST, DELETE)
+	// must present as `Authorization: Bearer <key>`; with AuthReads,
+	// GET /event/{id} and GET /report too. /healthz, /readyz, /metrics,
+	// /openapi.* and /ui stay open.
+	APIKeys   []string
+	AuthReads bool
+
+	// MaxInFlight bounds the requests served at once and MaxInFlightBytes
+	// the request body bytes they hold (declared or received, plus what
+	// gzip bodies decompress to); beyond either the answer is 503 with
+	// Retry-After. Defaults DefaultMaxInFlight, DefaultMaxInFlightBytes;
+	// /healthz and /readyz are exempt. MaxInFlightBytes may not be below
+	// MaxBody or MaxBatchBytes.
+	MaxInFlight      int
+	MaxInFlightBytes int64
 }
 
 // server holds the state shared by the handlers.
 type server struct {
-	store   tally.Store
-	maxBody int64
-	log     *slog.Logger
-	newID   func() tally.ID
-	spec    *spec
-	metrics *metrics
-	mux     *http.ServeMux
+	store          tally.Store
+	maxBody        int64
+	maxBatchEvents int
+	maxBatchBytes  int64
+	log            *slog.Logger
+	newID          func() tally.ID
+	spec           *spec
+	events         *eventDecoder
+	metrics        *metrics
+	keys           *keyring // nil: no keys, everything open
+	authReads      bool
+	limit          *limiter
+	mux            *http.ServeMux
 }
 
 // NewHandler returns the HTTP API. It fails when the embedded document does
@@ -47,9 +77,34 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("api: Config.Store is nil")
 	}
-	s := &server{store: cfg.Store, maxBody: cfg.MaxBody, log: cfg.Logger, newID: cfg.NewID, mux: http.NewServeMux()}
-	if s.maxBody <= 0 {
-		s.maxBody = DefaultMaxBody
+	if cfg.MaxBody < 0 || cfg.MaxBatchEvents < 0 || cfg.MaxBatchBytes < 0 || cfg.MaxInFlight < 0 || cfg.MaxInFlightBytes < 0 {
+		return nil, errors.New("api: negative limit in Config")
+	}
+	s := &server{
+		store:          cfg.Store,
+		maxBody:        orDefault(cfg.MaxBody, DefaultMaxBody),
+		maxBatchEvents: orDefault(cfg.MaxBatchEvents, DefaultMaxBatchEvents),
+		maxBatchBytes:  orDefault(cfg.MaxBatchBytes, DefaultMaxBatchBytes),
+		log:            cfg.Logger,
+		newID:          cfg.NewID,
+		authReads:      cfg.AuthReads,
+		limit: &limiter{
+			maxN:     int64(orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
+			maxBytes: orDefault(cfg.MaxInFlightBytes, DefaultMaxInFlightBytes),
+		},
+		mux: http.NewServeMux(),
+	}
+	if s.limit.maxBytes < max(s.maxBody, s.maxBatchBytes) {
+		// A body at the size limit would be refused as busy forever.
+		return nil, fmt.Errorf("api: MaxInFlightBytes %d is below the body limits (%d, %d)", s.limit.maxBytes, s.maxBody, s.maxBatchBytes)
+	}
+	if len(cfg.APIKeys) > 0 {
+		var err error
+		if s.keys, err = newKeyring(cfg.APIKeys); err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
+	} else if cfg.AuthReads {
+		return nil, errors.New("api: AuthReads without APIKeys")
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -68,10 +123,20 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if s.spec, err = loadSpec(); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
+	if s.events, err = newEventDecoder(s.spec.doc.Components.Schemas["EventInput"].Value); err != nil {
+		return nil, fmt.Errorf("api: openapi.yaml: %w", err)
+	}
 	if err := s.routes(reg); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	return s.middleware(s.mux), nil
+}
+
+func orDefault[T int | int64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // Offered response types, for content negotiation.
@@ -86,7 +151,8 @@ const (
 // document must be registered.
 func (s *server) routes(reg *prometheus.Registry) error {
 	r := &router{s: s, seen: make(map[string]bool)}
-	r.api("POST /event", s.handleCreateEvent, typeJSON)
+	r.apiBody("POST /event", bodyDecoded, s.handleCreateEvent, typeJSON)
+	r.apiBody("POST /events", bodyStreamed, s.handleCreateEvents, typeJSON)
 	r.api("GET /event/{event_id}", s.handleGetEvent, typeJSON)
 	r.api("DELETE /event/{event_id}", s.handleDeleteEvent, typeJSON)
 	r.api("GET /report", s.handleReport, typeJSON, typeCSV)
@@ -130,16 +196,35 @@ type router struct {
 	err  error
 }
 
-// api registers a handler behind validation against the document's
-// operation for pattern.
+// api registers a handler behind the API key check and validation against
+// the document's operation for pattern.
 func (r *router) api(pattern string, h handlerFunc, offers ...string) {
+	r.apiBody(pattern, bodyDocument, h, offers...)
+}
+
+// bodyMode is who reads and validates a request body.
+type bodyMode uint8
+
+const (
+	// bodyDocument: read whole, validated against the document by
+	// kin-openapi.
+	bodyDocument bodyMode = iota
+	// bodyDecoded: read whole, validated by the handler's decoder, which
+	// is derived from the document (see eventDecoder).
+	bodyDecoded
+	// bodyStreamed: left to the handler, which reads and validates it.
+	bodyStreamed
+)
+
+func (r *router) apiBody(pattern string, mode bodyMode, h handlerFunc, offers ...string) {
 	op, err := r.s.spec.operation(pattern)
 	if err != nil {
 		r.err = errors.Join(r.err, err)
 		return
 	}
 	r.seen[pattern] = true
-	r.s.mux.Handle(pattern, r.s.adapt(r.s.validated(op, offers, h)))
+	op.bodyMode = mode
+	r.s.mux.Handle(pattern, r.s.adapt(r.s.authorized(op, r.s.validated(op, offers, h))))
 }
 
 // raw registers a documented route whose handler answers by itself.
@@ -150,10 +235,10 @@ func (r *router) raw(pattern string, h http.Handler) {
 		return
 	}
 	r.seen[pattern] = true
-	r.s.mux.Handle(pattern, r.s.adapt(r.s.validated(op, nil, func(w http.ResponseWriter, req *http.Request) error {
+	r.s.mux.Handle(pattern, r.s.adapt(r.s.authorized(op, r.s.validated(op, nil, func(w http.ResponseWriter, req *http.Request) error {
 		h.ServeHTTP(w, req)
 		return nil
-	})))
+	}))))
 }
 
 // handlerFunc is a handler that leaves writing errors to adapt.
@@ -248,7 +333,27 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	// Messages quote what clients sent; bounded, a 100 KB parameter does
+	// not come back twice.
+	body.Message = truncate(body.Message)
+	for i := range body.Errors {
+		body.Errors[i].Message = truncate(body.Errors[i].Message)
+	}
+	if status == http.StatusServiceUnavailable {
+		// Busy or store unreachable: both pass.
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, status, body)
+}
+
+// maxMessage bounds an error message, in bytes.
+const maxMessage = 512
+
+func truncate(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:maxMessage], "") + "…"
 }
 
 func methodNotAllowed(methods []string) handlerFunc {

@@ -1,146 +1,14 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/tallyhq/tally"
 )
-
-// eventJSON is the wire form of an event, for both directions: pointers tell
-// absent and null from zero.
-type eventJSON struct {
-	ID          *string    `json:"id,omitempty"`
-	DeviceType  *string    `json:"device_type"`
-	Category    *int32JSON `json:"category"`
-	Client      *int32JSON `json:"client"`
-	ClientGroup *int32JSON `json:"client_group"`
-	Timestamp   *string    `json:"timestamp"`
-	Valid       *bool      `json:"valid"`
-	Value       *float64   `json:"value"`
-}
-
-// decodeEvent parses a request body into an event: strictly (unknown fields
-// and trailing data are errors, like in the document) and with the domain's
-// own checks. An absent id is left zero for the caller to assign.
-func decodeEvent(body []byte) (tally.Event, bool, error) {
-	var in eventJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return tally.Event{}, false, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return tally.Event{}, false, tally.FieldErrorf("body", "must hold a single JSON object")
-	}
-	var e tally.Event
-	hasID := in.ID != nil
-	if hasID {
-		id, err := tally.ParseID(*in.ID)
-		if err != nil {
-			return e, false, tally.FieldErrorf("id", "%s", tally.ErrorMessage(err))
-		}
-		e.ID = id
-	}
-	if in.DeviceType != nil {
-		d, ok := tally.ParseDeviceType(*in.DeviceType)
-		if !ok || d == tally.DeviceNone {
-			return e, false, tally.FieldErrorf("device_type", "must be one of desktop, mobile, tablet or null")
-		}
-		e.DeviceType = d
-	}
-	e.Category = tally.NoCategory
-	if in.Category != nil {
-		e.Category = tally.CategoryOf(int32(*in.Category))
-	}
-	switch {
-	case in.Client == nil:
-		return e, false, tally.FieldErrorf("client", "is required")
-	case in.ClientGroup == nil:
-		return e, false, tally.FieldErrorf("client_group", "is required")
-	case in.Timestamp == nil:
-		return e, false, tally.FieldErrorf("timestamp", "is required")
-	case in.Valid == nil:
-		return e, false, tally.FieldErrorf("valid", "is required")
-	case in.Value == nil:
-		return e, false, tally.FieldErrorf("value", "is required")
-	}
-	e.Client, e.ClientGroup = int32(*in.Client), int32(*in.ClientGroup)
-	e.Valid, e.Value = *in.Valid, *in.Value
-	ts, err := time.Parse(time.RFC3339, *in.Timestamp)
-	if err != nil {
-		return e, false, tally.FieldErrorf("timestamp", "must be an RFC 3339 date-time")
-	}
-	e.Timestamp = ts
-	e.Normalize()
-	if err := e.Validate(); err != nil {
-		return e, false, err
-	}
-	return e, hasID, nil
-}
-
-// int32JSON is a JSON number that is a 32-bit integer, in any of JSON's
-// spellings (1000, 1e3, 1000.0), as the document's integer type admits.
-type int32JSON int32
-
-var errNotInt32 = &json.UnmarshalTypeError{Value: "number", Type: reflect.TypeFor[int32]()}
-
-func (n *int32JSON) UnmarshalJSON(b []byte) error {
-	s := string(b)
-	if i, err := strconv.ParseInt(s, 10, 32); err == nil {
-		*n = int32JSON(i)
-		return nil
-	}
-	if len(s) == 0 || !(s[0] == '-' || '0' <= s[0] && s[0] <= '9') {
-		return errNotInt32 // a string, a boolean, an object…
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
-		return errNotInt32
-	}
-	*n = int32JSON(f)
-	return nil
-}
-
-// jsonError names the field of an encoding/json error.
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return tally.FieldErrorf(typeErr.Field, "must be %s", wireType(typeErr.Type.String()))
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return tally.FieldErrorf("body", "malformed JSON: %v", err)
-	}
-	// DisallowUnknownFields reports `json: unknown field "x"`.
-	var name string
-	if _, scanErr := fmt.Sscanf(err.Error(), "json: unknown field %q", &name); scanErr == nil {
-		return tally.FieldErrorf(name, "unknown field")
-	}
-	return tally.FieldErrorf("body", "%v", err)
-}
-
-func wireType(goType string) string {
-	switch goType {
-	case "int32":
-		return "a 32-bit integer"
-	case "float64":
-		return "a number"
-	case "bool":
-		return "a boolean"
-	case "string":
-		return "a string"
-	}
-	return "of another type"
-}
 
 // encodeEvent writes e as JSON: timestamps in UTC with their sub-second
 // digits, nulls for the absent device type and category.
@@ -202,16 +70,21 @@ func (s *server) handleCreateEvent(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
-	e, hasID, err := decodeEvent(body)
+	e, hasID, err := s.decodeOne(body)
 	if err != nil {
+		s.metrics.ingested(0, 0, 1)
 		return err
 	}
 	if !hasID {
 		e.ID = s.newID()
 	}
 	if err := s.store.CreateEvent(r.Context(), e); err != nil {
+		if tally.ErrorCode(err) == tally.EConflict {
+			s.metrics.ingested(0, 1, 0)
+		}
 		return fmt.Errorf("create event: %w", err)
 	}
+	s.metrics.ingested(1, 0, 0)
 	w.Header().Set("Location", "/event/"+e.ID.String())
 	writeJSONBytes(w, http.StatusCreated, encodeEvent(&e))
 	return nil

@@ -75,7 +75,7 @@ func (b *syncBuffer) String() string {
 // idSeq hands out predictable ids: 00000000-0000-4000-8000-00000000000N.
 type idSeq struct {
 	mu sync.Mutex
-	n  byte
+	n  uint32
 }
 
 func (s *idSeq) next() tally.ID {
@@ -83,7 +83,8 @@ func (s *idSeq) next() tally.ID {
 	defer s.mu.Unlock()
 	s.n++
 	var id tally.ID
-	id[6], id[8], id[15] = 0x40, 0x80, s.n
+	id[6], id[8] = 0x40, 0x80
+	id[12], id[13], id[14], id[15] = byte(s.n>>24), byte(s.n>>16), byte(s.n>>8), byte(s.n)
 	return id
 }
 

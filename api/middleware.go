@@ -17,14 +17,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-type ctxKey int
+type stateKey struct{}
 
-const requestIDKey ctxKey = iota
+// reqState is what the middleware knows of a request, in its context.
+type reqState struct {
+	id  string
+	res *reservation // of the in-flight limiter; nil when exempt
+}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
 
 // requestID returns the request id the middleware put in ctx.
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if st := stateOf(ctx); st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // maxRequestIDLen bounds an incoming X-Request-ID so that clients cannot
@@ -59,7 +70,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, &reqState{id: id}))
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -83,7 +94,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 			s.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "path", r.URL.Path,
 				"status", status, "duration", elapsed, "bytes", rec.bytes, "request_id", id)
 		}()
-		next.ServeHTTP(rec, r)
+		s.limited(rec, r, next)
 	})
 }
 
@@ -148,6 +159,9 @@ func (r *recorder) Flush() {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	ingest   *prometheus.CounterVec
+	// The three outcomes, resolved once.
+	accepted, duplicate, rejected prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -162,8 +176,15 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help:    "Time to answer HTTP requests, by route pattern, method and status.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, labels),
+		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_events_ingested_total",
+			Help: "Events received by POST /event and POST /events, by outcome: accepted (stored), duplicate (id already stored) or rejected (invalid).",
+		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	m.accepted = m.ingest.WithLabelValues("accepted")
+	m.duplicate = m.ingest.WithLabelValues("duplicate")
+	m.rejected = m.ingest.WithLabelValues("rejected")
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ingest} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -179,6 +200,12 @@ func (m *metrics) observe(route, method string, status int, d time.Duration) {
 	code := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, method, code).Inc()
 	m.duration.WithLabelValues(route, method, code).Observe(d.Seconds())
+}
+
+func (m *metrics) ingested(accepted, duplicate, rejected int) {
+	m.accepted.Add(float64(accepted))
+	m.duplicate.Add(float64(duplicate))
+	m.rejected.Add(float64(rejected))
 }
 
 func (m *metrics) handler(reg *prometheus.Registry) http.Handler {

@@ -40,6 +40,13 @@ type operation struct {
 	known string   // the declared query parameters, for messages
 	path  []string // the path parameters' names
 	body  bool     // the operation takes a request body
+	// bodyMode says who reads and validates the body; set by the router.
+	bodyMode bodyMode
+	// auth is what the document's security requirements ask for. The
+	// route kin-openapi validates against has none: keys are checked
+	// before (see authorized), and kin-openapi would read the body to
+	// check them.
+	auth authMode
 }
 
 func loadSpec() (*spec, error) {
@@ -64,8 +71,11 @@ func loadSpec() (*spec, error) {
 	s := &spec{doc: doc, json: js, ops: make(map[string]*operation)}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
+			unsecured := *op
+			unsecured.Security = &openapi3.SecurityRequirements{}
 			o := &operation{
-				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &unsecured},
+				auth:  authModeOf(doc, op),
 				query: make(map[string]bool),
 				lists: make(map[string]bool),
 				body:  op.RequestBody != nil,

@@ -32,6 +32,14 @@ var validationOptions = &openapi3filter.Options{
 	AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 }
 
+// ownBodyOptions are for operations whose handler validates the body with
+// a decoder derived from the document.
+var ownBodyOptions = func() *openapi3filter.Options {
+	o := *validationOptions
+	o.ExcludeRequestBody = true
+	return &o
+}()
+
 // validated wraps h with negotiation and validation of the request against
 // op. offers lists the response types h can write; nil skips negotiation.
 // The handler sees the query with its lists in the space-delimited form, and
@@ -45,7 +53,11 @@ func (s *server) validated(op *operation, offers []string, h handlerFunc) handle
 		if err != nil {
 			return err
 		}
-		if op.body {
+		opts := validationOptions
+		if op.bodyMode != bodyDocument {
+			opts = ownBodyOptions
+		}
+		if op.body && op.bodyMode != bodyStreamed {
 			if err := s.readBody(w, r); err != nil {
 				return err
 			}
@@ -55,7 +67,7 @@ func (s *server) validated(op *operation, offers []string, h handlerFunc) handle
 			PathParams:  pathParams(op, r),
 			QueryParams: query,
 			Route:       op.route,
-			Options:     validationOptions,
+			Options:     opts,
 		}
 		if err := openapi3filter.ValidateRequest(r.Context(), input); err != nil {
 			return &requestError{errs: fieldErrors(err)}
@@ -111,11 +123,20 @@ func checkQuery(op *operation, raw string) (url.Values, error) {
 			errs = append(errs, fieldError{Field: name, In: "query", Message: name + ": given more than once"})
 		}
 	}
+	if len(errs) > maxQueryErrors {
+		// Thousands of bad parameters must not make an answer of
+		// megabytes.
+		more := len(errs) - maxQueryErrors
+		errs = append(errs[:maxQueryErrors], fieldError{In: "query", Message: fmt.Sprintf("and %d more problems", more)})
+	}
 	if errs != nil {
 		return nil, &requestError{errs: errs}
 	}
 	return q, nil
 }
+
+// maxQueryErrors bounds the problems one answer lists.
+const maxQueryErrors = 10
 
 func mapsKeys(q url.Values) func(func(string) bool) {
 	return func(yield func(string) bool) {
@@ -134,6 +155,9 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) error {
 	if ct != "" && !isJSON(ct) {
 		return tally.Errorf(eUnsupportedMedia, "Content-Type %q is not JSON; send application/json", ct)
 	}
+	if _, err := contentEncoding(r, false); err != nil {
+		return err
+	}
 	// kin-openapi picks the body's schema by Content-Type; every JSON type,
 	// and an absent one, is read as application/json.
 	r.Header.Set("Content-Type", typeJSON)
@@ -149,6 +173,9 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) error {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return tally.Errorf(tally.ETooLarge, "body: larger than the limit of %d bytes", s.maxBody)
+		}
+		if tally.ErrorCode(err) == tally.EUnavailable {
+			return err // the in-flight limit
 		}
 		return tally.FieldErrorf("body", "could not be read: %v", err)
 	}

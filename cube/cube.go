@@ -288,3 +288,24 @@ func (c *Cube) Cells(fn func(k tally.CellKey, count int64, sum float64)) {
 		c.days[dn].each(func(k key, a agg) { fn(k.cellKey(dn), a.count, a.sum) })
 	}
 }
+
+// DayCells calls fn for every non-empty cell of the UTC day starting at
+// dayStart (Unix seconds), in the contract's key order, so that a store can
+// write the day's rollup back to disk as one sorted run.
+func (c *Cube) DayCells(dayStart int64, fn func(k tally.CellKey, count int64, sum float64)) {
+	dn := int32(dayStart / tally.SecondsPerDay)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	d := c.days[dn]
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.merge()
+	for i := range d.base {
+		if d.base[i].count != 0 {
+			fn(d.base[i].key.cellKey(dn), d.base[i].count, d.base[i].sum)
+		}
+	}
+}

@@ -202,3 +202,44 @@ func TestConcurrentAddAndReport(t *testing.T) {
 		t.Errorf("totals %+v, want count %d", r.Totals, want)
 	}
 }
+
+// DayCells lists one day's non-empty cells in the contract's key order, with
+// the same totals as Cells.
+func TestDayCells(t *testing.T) {
+	c := cube.New()
+	for _, r := range randomCells(rand.New(rand.NewPCG(9, 9)), 3000) {
+		c.Add(r.Key, r.Count, r.Sum)
+	}
+	want := map[int64][]tally.Row{}
+	c.Cells(func(k tally.CellKey, n int64, s float64) {
+		want[k.Bucket] = append(want[k.Bucket], tally.Row{Key: k, Count: n, Sum: s})
+	})
+	less := func(a, b tally.Row) bool {
+		x, y := a.Key, b.Key
+		switch {
+		case x.DeviceType != y.DeviceType:
+			return x.DeviceType < y.DeviceType
+		case x.Category != y.Category:
+			return x.Category < y.Category
+		case x.Client != y.Client:
+			return x.Client < y.Client
+		case x.ClientGroup != y.ClientGroup:
+			return x.ClientGroup < y.ClientGroup
+		}
+		return !x.Valid && y.Valid
+	}
+	for d := int64(-6); d <= days; d++ {
+		var got []tally.Row
+		c.DayCells(d*tally.SecondsPerDay, func(k tally.CellKey, n int64, s float64) {
+			got = append(got, tally.Row{Key: k, Count: n, Sum: s})
+		})
+		for i := 1; i < len(got); i++ {
+			if !less(got[i-1], got[i]) {
+				t.Fatalf("day %d: cell %d %+v not after %+v", d, i, got[i].Key, got[i-1].Key)
+			}
+		}
+		if diff := cmp.Diff(want[d*tally.SecondsPerDay], got, cmpopts.SortSlices(less), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("day %d (-want +got):\n%s", d, diff)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/mongo"
 	"github.com/tallyhq/tally/mongo/mongotest"
+	"github.com/tallyhq/tally/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
@@ -94,18 +95,6 @@ func mustCreate(t *testing.T, s tally.Store, evs []tally.Event) {
 	}
 }
 
-func mustReport(t *testing.T, s tally.Store, q tally.ReportQuery) tally.Report {
-	t.Helper()
-	if err := q.Normalize(); err != nil {
-		t.Fatalf("Normalize: %v", err)
-	}
-	r, err := s.Report(context.Background(), q)
-	if err != nil {
-		t.Fatalf("Report: %v", err)
-	}
-	return r
-}
-
 func diffReports(t *testing.T, want, got tally.Report) {
 	t.Helper()
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
@@ -177,7 +166,7 @@ func TestConflictsAndNotFound(t *testing.T) {
 		t.Errorf("second DeleteEvent: got %v, want not_found", err)
 	}
 	want := naive(tally.ReportQuery{GroupBy: tally.Dimensions}, other)
-	diffReports(t, want, mustReport(t, s, tally.ReportQuery{}))
+	diffReports(t, want, storetest.MustReport(t, s, tally.ReportQuery{}))
 }
 
 // TestReportShapes sends every filter and read path the store has (cells
@@ -225,7 +214,7 @@ func TestReportShapes(t *testing.T) {
 	}
 	for name, q := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := mustReport(t, s, q)
+			got := storetest.MustReport(t, s, q)
 			want := naive(q, evs)
 			diffReports(t, want, got)
 			if want.Totals.Count == 0 && name != "empty list" {
@@ -274,8 +263,8 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := tally.ReportQuery{}
-	diffReports(t, naive(q, all), mustReport(t, s, q))
-	if got := mustReport(t, s, q).Totals.Count; got != writers*each {
+	diffReports(t, naive(q, all), storetest.MustReport(t, s, q))
+	if got := storetest.MustReport(t, s, q).Totals.Count; got != writers*each {
 		t.Errorf("total count %d, want %d", got, writers*each)
 	}
 }
@@ -325,8 +314,8 @@ func TestTwoStores(t *testing.T) {
 	evs = append(evs[1:200], evs[201:]...)
 	q := tally.ReportQuery{}
 	want := naive(q, evs)
-	diffReports(t, want, mustReport(t, a, q))
-	diffReports(t, want, mustReport(t, b, q))
+	diffReports(t, want, storetest.MustReport(t, a, q))
+	diffReports(t, want, storetest.MustReport(t, b, q))
 }
 
 // TestVerifyRepair simulates the crash window (a raw event written, its

@@ -9,18 +9,36 @@ import (
 
 var _ tally.Checker = (*Store)(nil)
 
+// eventDay is an event's UTC day in Unix seconds. SQLite's integer division
+// truncates towards zero; the subtraction floors it for events before 1970.
+const eventDay = `(ts / 86400000000 - (ts % 86400000000 < 0)) * 86400`
+
 // recomputed groups the raw events into day cells, in the cells table's key
-// order. SQLite's integer division truncates towards zero; the subtraction
-// floors it for events before 1970.
-const recomputed = `SELECT (ts / 86400000000 - (ts % 86400000000 < 0)) * 86400 AS day,
+// order.
+const recomputed = `SELECT ` + eventDay + ` AS day,
 		device_type, category, client, client_group, valid, count(*), sum(value)
 	FROM events
 	GROUP BY day, device_type, category, client, client_group, valid
 	ORDER BY day, device_type, category, client, client_group, valid`
 
+// durable is what the store rebuilds its cells from at Open: each day's
+// snapshot in cells plus the day's events above the snapshot's seq (a day
+// without a snapshots row counts from seq 0), in the same order.
+const durable = `SELECT day, device_type, category, client, client_group, valid, sum(count), sum(sum) FROM (
+		SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells
+		UNION ALL
+		SELECT e.day, device_type, category, client, client_group, valid, 1, value
+		FROM (SELECT ` + eventDay + ` AS day, * FROM events) AS e
+		LEFT JOIN snapshots AS s ON s.day = e.day
+		WHERE e.seq > coalesce(s.seq, 0)
+	)
+	GROUP BY day, device_type, category, client, client_group, valid
+	ORDER BY day, device_type, category, client, client_group, valid`
+
 // Verify recomputes every cell from the raw events and returns the cells
-// that differ from the stored ones. It reads one snapshot of the file, so it
-// can run beside writers.
+// that differ from what the file holds: the snapshot cells plus the events
+// above each day's snapshot, which is what Open loads. It reads one
+// snapshot of the file, so it can run beside writers.
 func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
@@ -30,8 +48,7 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 	// Both sides come sorted by key; holding the stored side in memory keeps
 	// the code simple and costs 56 bytes a cell.
 	var stored []tally.CellDiff
-	err = scanCells(ctx, tx, `SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells
-		ORDER BY day, device_type, category, client, client_group, valid`,
+	err = scanCells(ctx, tx, durable,
 		func(k tally.CellKey, t tally.Totals) { stored = append(stored, tally.CellDiff{Key: k, Stored: t}) })
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: verify: read cells: %w", err)
@@ -60,32 +77,60 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 	return append(diffs, stored[i:]...), nil
 }
 
-// Repair rebuilds the cells from the raw events in one write transaction,
-// serialized with other writes, and swaps in a cube loaded from the result.
+// Repair rebuilds the cells of every day from the raw events in one write
+// transaction, serialized with other writes, marks every day's snapshot
+// complete up to the newest seq, and swaps in a cube loaded from the result.
 func (s *Store) Repair(ctx context.Context) (int, error) {
 	var n int
-	err := s.w.do(ctx, func(t *writeTx) error {
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM cells`); err != nil {
+	r := &writeReq{ctx: ctx, kind: reqExclusive, fn: func(t *writeTx) error {
+		last := t.w.nextSeq - 1
+		for _, q := range []string{
+			`DELETE FROM cells`,
+			`INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum) ` + recomputed,
+			`DELETE FROM snapshots`,
+		} {
+			if _, err := t.tx.ExecContext(t.ctx, q); err != nil {
+				return fmt.Errorf("sqlite: repair: %w", translate(err))
+			}
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO snapshots (day, seq) SELECT DISTINCT day, ? FROM cells`, last); err != nil {
 			return fmt.Errorf("sqlite: repair: %w", translate(err))
 		}
-		r, err := t.tx.ExecContext(t.ctx, `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum) `+recomputed)
-		if err != nil {
-			return fmt.Errorf("sqlite: repair: %w", translate(err))
-		}
-		rows, err := r.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sqlite: repair: %w", translate(err))
-		}
-		c, err := loadCube(t.ctx, t.tx)
+		c, events, err := loadCube(t.ctx, t.tx)
 		if err != nil {
 			return fmt.Errorf("sqlite: repair: %w", err)
 		}
+		days := make(map[int64]dayState)
+		err = scanDays(t.ctx, t.tx, func(day int64) { days[day] = dayState{snap: last} })
+		if err != nil {
+			return fmt.Errorf("sqlite: repair: %w", err)
+		}
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM cells`).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: repair: %w", translate(err))
+		}
 		// Changes made earlier in this transaction are in the new cube.
-		t.replace, t.deltas, n = c, t.deltas[:0], int(rows)
+		t.replace, t.deltas = c, t.deltas[:0]
+		t.days, t.reset, t.backlog, t.events = days, true, 0, events
 		return nil
-	})
-	if err != nil {
+	}}
+	if err := s.w.submit(r); err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+func scanDays(ctx context.Context, db querier, fn func(day int64)) error {
+	rows, err := db.QueryContext(ctx, `SELECT day FROM snapshots`)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return translate(err)
+		}
+		fn(d)
+	}
+	return translate(rows.Err())
 }

@@ -6,32 +6,29 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tallyhq/tally"
 )
 
-// CreateEvent stores e and adds it to its cell in one transaction.
+// CreateEvent stores e; it shares a transaction with other writers.
 func (s *Store) CreateEvent(ctx context.Context, e tally.Event) error {
 	e.Normalize()
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	return s.w.do(ctx, func(tx *writeTx) error {
-		ok, err := tx.insertEvent(&e)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return rejection{tally.Errorf(tally.EConflict, "event %s already exists", e.ID)}
-		}
-		return tx.addCell(tally.KeyOf(&e, tally.SecondsPerDay), 1, e.Value)
-	})
+	r := &writeReq{ctx: ctx, kind: reqCreate, events: []tally.Event{e}, inserted: make([]bool, 1)}
+	if err := s.w.submit(r); err != nil {
+		return err
+	}
+	if !r.inserted[0] {
+		return tally.Errorf(tally.EConflict, "event %s already exists", e.ID)
+	}
+	return nil
 }
 
-// CreateEvents stores the batch in one transaction. Cells are summed in
-// memory first, so a batch updates each cell it touches once.
+// CreateEvents stores the batch in one transaction, possibly shared with
+// other writers.
 func (s *Store) CreateEvents(ctx context.Context, events []tally.Event) ([]bool, error) {
 	batch := make([]tally.Event, len(events))
 	for i, e := range events {
@@ -41,43 +38,11 @@ func (s *Store) CreateEvents(ctx context.Context, events []tally.Event) ([]bool,
 		}
 		batch[i] = e
 	}
-	inserted := make([]bool, len(batch))
-	err := s.w.do(ctx, func(tx *writeTx) error {
-		type agg struct {
-			count int64
-			sum   float64
-		}
-		cells := make(map[tally.CellKey]agg)
-		for i := range batch {
-			e := &batch[i]
-			ok, err := tx.insertEvent(e)
-			if err != nil {
-				return err
-			}
-			inserted[i] = ok
-			if ok {
-				k := tally.KeyOf(e, tally.SecondsPerDay)
-				a := cells[k]
-				cells[k] = agg{a.count + 1, a.sum + e.Value}
-			}
-		}
-		// In key order, so that the upserts walk the cells' B-tree forwards.
-		keys := make([]tally.CellKey, 0, len(cells))
-		for k := range cells {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, compareCellKeys)
-		for _, k := range keys {
-			if err := tx.addCell(k, cells[k].count, cells[k].sum); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	r := &writeReq{ctx: ctx, kind: reqCreate, events: batch, inserted: make([]bool, len(batch))}
+	if err := s.w.submit(r); err != nil {
 		return nil, err
 	}
-	return inserted, nil
+	return r.inserted, nil
 }
 
 func compareCellKeys(x, y tally.CellKey) int {
@@ -98,32 +63,28 @@ func b2i(b bool) int {
 	return 0
 }
 
-// Event returns the stored event with the given id.
+// Event returns the stored event with the given id. Only the epochs whose
+// Bloom filter may hold the id are read; an id in no filter needs no SQL.
 func (s *Store) Event(ctx context.Context, id tally.ID) (tally.Event, error) {
-	e := tally.Event{ID: id}
-	err := scanEvent(s.eventStmt.QueryRowContext(ctx, id[:]), &e)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return tally.Event{}, tally.Errorf(tally.ENotFound, "event %s not found", id)
-	case err != nil:
-		return tally.Event{}, fmt.Errorf("sqlite: read event: %w", translate(err))
+	f := s.w.filters
+	var args []any
+	for _, g := range f.maybe(nil, f.hash(id)) {
+		args = append(f.epochArgs(args[:0], g), id[:])
+		e := tally.Event{ID: id}
+		err := scanEvent(s.eventStmt.QueryRowContext(ctx, args...), &e)
+		switch {
+		case err == nil:
+			return e, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return tally.Event{}, fmt.Errorf("sqlite: read event: %w", translate(err))
+		}
 	}
-	return e, nil
+	return tally.Event{}, tally.Errorf(tally.ENotFound, "event %s not found", id)
 }
 
-// DeleteEvent removes the event and takes it out of its cell in one
-// transaction.
+// DeleteEvent removes the event and its contribution to every report.
 func (s *Store) DeleteEvent(ctx context.Context, id tally.ID) error {
-	return s.w.do(ctx, func(tx *writeTx) error {
-		e, ok, err := tx.deleteEvent(id)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return rejection{tally.Errorf(tally.ENotFound, "event %s not found", id)}
-		}
-		return tx.subtractCell(tally.KeyOf(&e, tally.SecondsPerDay), 1, e.Value)
-	})
+	return s.w.submit(&writeReq{ctx: ctx, kind: reqDelete, id: id})
 }
 
 // scanEvent reads the columns ts, device_type, category, client,
@@ -133,8 +94,12 @@ func scanEvent(row *sql.Row, e *tally.Event) error {
 	if err := row.Scan(&ts, &device, &category, &e.Client, &e.ClientGroup, &e.Valid, &e.Value); err != nil {
 		return err
 	}
+	setEvent(e, ts, device, category)
+	return nil
+}
+
+func setEvent(e *tally.Event, ts, device, category int64) {
 	e.Timestamp = time.UnixMicro(ts).UTC()
 	e.DeviceType = tally.DeviceType(device)
 	e.Category = tally.Category(category)
-	return nil
 }

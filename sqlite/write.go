@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,11 +15,30 @@ import (
 	"github.com/tallyhq/tally/cube"
 )
 
-// writer owns the only connection that writes. Callers describe their work
-// as a function of a writeTx; the writer runs the work of every caller that
-// is waiting when a transaction starts in that one transaction (group
-// commit), so that concurrent single-event writes share one commit and its
-// sync, and answers each caller only after the commit.
+// knobs size the write path. Only tests change them (see export_test.go),
+// to reach many epochs, filter false positives and snapshot refreshes with
+// few events.
+type knobs struct {
+	epochShift    uint  // an event's epoch is seq >> epochShift
+	groupShift    uint  // one Bloom filter per seq >> groupShift
+	filterLogBits uint  // each filter has 2^filterLogBits bits
+	backlogMin    int64 // refresh snapshots once the backlog passes max(backlogMin, events/4)
+	chunk         int   // rows per INSERT statement, a power of two
+}
+
+// defaultKnobs: an epoch of 2^17 events keeps the id index's current
+// subtree at ~4 MB; a filter per 2^20 events at 16 bits an event (2 MiB)
+// keeps the filters to ~20 MB and ten cache misses per checked id at 10M
+// events.
+func defaultKnobs() knobs {
+	return knobs{epochShift: 17, groupShift: 20, filterLogBits: 24, backlogMin: 1 << 20, chunk: 128}
+}
+
+// writer owns the only connection that writes. Requests that wait when a
+// transaction starts share it (group commit), so that concurrent writes
+// share one commit and its sync; every caller is answered only after the
+// commit. The writer inserts the events of all the group's creates in
+// multi-row INSERTs, after checking their ids against its Bloom filters.
 type writer struct {
 	db   *sql.DB // at most one connection
 	reqs chan *writeReq
@@ -26,27 +48,72 @@ type writer struct {
 	// none), then the cell changes made after it, in order.
 	onCommit func(replace *cube.Cube, deltas []cellDelta)
 	observe  func(callers int, elapsed time.Duration) // may be nil
+	cube     func() *cube.Cube                        // the store's cube: the committed cells
 
 	mu     sync.RWMutex // guards closed against sends on a closed reqs
 	closed bool
 
-	insertEvent, deleteEvent *sql.Stmt
-	upsertCell, subtractCell *sql.Stmt
-	deleteEmptyCell          *sql.Stmt
+	k       knobs
+	filters *filters // shared with readers
+	state            // owned by the loop; changed only after a commit
+	stmts   stmts
+}
+
+// state is what the writer knows of the file.
+type state struct {
+	nextSeq int64
+	days    map[int64]dayState // by day start (Unix seconds); every day with a snapshots row
+	backlog int64              // events above their day's snapshot
+	events  int64              // events stored
+}
+
+type dayState struct {
+	snap    int64 // cells(day) hold exactly the day's events with seq <= snap
+	backlog int64 // the day's events with seq > snap
+}
+
+type stmts struct {
+	insert      []*sql.Stmt // insert[i] inserts 2^i events
+	insertCells []*sql.Stmt // insertCells[i] inserts 2^i cells
+	probe       *sql.Stmt   // whether an id is stored in a group's epochs
+	deleteByID  *sql.Stmt   // delete an id from a group's epochs
+	deleteBySeq *sql.Stmt
+	subtract    *sql.Stmt
+	dropEmpty   *sql.Stmt
+	newDay      *sql.Stmt
+	setSnapshot *sql.Stmt
+	clearDay    *sql.Stmt
+}
+
+func (s *stmts) all() []*sql.Stmt {
+	return append(append([]*sql.Stmt{s.probe, s.deleteByID, s.deleteBySeq, s.subtract, s.dropEmpty,
+		s.newDay, s.setSnapshot, s.clearDay}, s.insert...), s.insertCells...)
 }
 
 // maxGroup bounds how many callers share one transaction, so that one
 // commit's latency stays bounded under a flood.
 const maxGroup = 512
 
+type reqKind uint8
+
+const (
+	reqCreate    reqKind = iota // store events, skipping ids already stored
+	reqDelete                   // delete one event
+	reqExclusive                // run fn alone in the transaction (Repair)
+)
+
 type writeReq struct {
-	ctx  context.Context
-	fn   func(*writeTx) error
-	done chan error
+	ctx      context.Context
+	kind     reqKind
+	events   []tally.Event // reqCreate: normalized and valid
+	inserted []bool        // reqCreate: the outcome of each event
+	id       tally.ID      // reqDelete
+	fn       func(*writeTx) error
+	done     chan error
 }
 
-// rejection is a caller's outcome that changed nothing, such as a conflict:
-// it fails that caller alone.
+// rejection is a caller's outcome that changed nothing, such as a missing
+// event: it fails that caller alone.
 type rejection struct{ err error }
 
 func (r rejection) Error() string { return r.err.Error() }
@@ -59,45 +126,73 @@ type cellDelta struct {
 	sum   float64
 }
 
-func newWriter(ctx context.Context, db *sql.DB, observe func(int, time.Duration), onCommit func(*cube.Cube, []cellDelta)) (*writer, error) {
-	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), observe: observe, onCommit: onCommit}
+const eventColumns = `seq, epoch, id, ts, device_type, category, client, client_group, valid, value`
+
+func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (*writer, error) {
+	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st}
+	epochs := "epoch IN (?" + strings.Repeat(", ?", f.epochsPerGroup()-1) + ")"
+	prepare := func(dst **sql.Stmt, query string) error {
+		s, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", translate(err))
+		}
+		*dst = s
+		return nil
+	}
+	fail := func(err error) (*writer, error) {
+		w.closeStmts()
+		return nil, err
+	}
+	for n := 1; n <= k.chunk; n *= 2 {
+		var ins, cells *sql.Stmt
+		if err := prepare(&ins, `INSERT INTO events (`+eventColumns+`) VALUES `+rows(n, 10)); err != nil {
+			return fail(err)
+		}
+		w.stmts.insert = append(w.stmts.insert, ins)
+		if err := prepare(&cells, `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum) VALUES `+rows(n, 8)); err != nil {
+			return fail(err)
+		}
+		w.stmts.insertCells = append(w.stmts.insertCells, cells)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&w.insertEvent, `INSERT INTO events (id, ts, device_type, category, client, client_group, valid, value)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
-		{&w.deleteEvent, `DELETE FROM events WHERE id = ?
-			RETURNING ts, device_type, category, client, client_group, valid, value`},
-		{&w.upsertCell, `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (day, device_type, category, client, client_group, valid)
-			DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum`},
-		{&w.subtractCell, `UPDATE cells SET count = count - ?, sum = sum - ?
+		{&w.stmts.probe, `SELECT 1 FROM events WHERE ` + epochs + ` AND id = ?`},
+		{&w.stmts.deleteByID, `DELETE FROM events WHERE ` + epochs + ` AND id = ?
+			RETURNING seq, ts, device_type, category, client, client_group, valid, value`},
+		{&w.stmts.deleteBySeq, `DELETE FROM events WHERE seq = ?
+			RETURNING seq, ts, device_type, category, client, client_group, valid, value`},
+		{&w.stmts.subtract, `UPDATE cells SET count = count - ?, sum = sum - ?
 			WHERE day = ? AND device_type = ? AND category = ? AND client = ? AND client_group = ? AND valid = ?`},
-		{&w.deleteEmptyCell, `DELETE FROM cells
+		{&w.stmts.dropEmpty, `DELETE FROM cells
 			WHERE day = ? AND device_type = ? AND category = ? AND client = ? AND client_group = ? AND valid = ? AND count <= 0`},
+		{&w.stmts.newDay, `INSERT OR IGNORE INTO snapshots (day, seq) VALUES (?, ?)`},
+		{&w.stmts.setSnapshot, `INSERT OR REPLACE INTO snapshots (day, seq) VALUES (?, ?)`},
+		{&w.stmts.clearDay, `DELETE FROM cells WHERE day = ?`},
 	} {
-		s, err := db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			w.closeStmts()
-			return nil, fmt.Errorf("sqlite: prepare: %w", translate(err))
+		if err := prepare(p.stmt, p.sql); err != nil {
+			return fail(err)
 		}
-		*p.stmt = s
 	}
-	go w.loop()
 	return w, nil
 }
 
-// do runs fn in a write transaction, possibly shared with other callers, and
-// returns once that transaction is committed (as durable as the synchronous
-// option asks) or has failed.
-//
-// When fn returns a rejection (a conflict, a missing event) it must have
-// changed nothing: the transaction goes on for the other callers. Any other
-// error rolls back the whole transaction and fails every caller in it.
-func (w *writer) do(ctx context.Context, fn func(*writeTx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+// rows returns n parenthesized groups of m placeholders.
+func rows(n, m int) string {
+	row := "(?" + strings.Repeat(", ?", m-1) + ")"
+	return row + strings.Repeat(", "+row, n-1)
+}
+
+func (w *writer) start(onCommit func(*cube.Cube, []cellDelta), current func() *cube.Cube, observe func(int, time.Duration)) {
+	w.onCommit, w.cube, w.observe = onCommit, current, observe
+	go w.loop()
+}
+
+// submit queues r and returns once its transaction is committed (as durable
+// as the synchronous option asks) or has failed.
+func (w *writer) submit(r *writeReq) error {
+	r.done = make(chan error, 1)
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -149,29 +244,44 @@ func (w *writer) commit(group []*writeReq) {
 		fail(fmt.Errorf("sqlite: begin: %w", translate(err)))
 		return
 	}
-	t := &writeTx{ctx: ctx, tx: tx, w: w}
+	t := w.newTx(ctx, tx)
 	results := make([]error, len(group))
+	err = t.refresh()
 	for i, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			results[i] = err // gave up before its work began: nothing written
-			continue
+		if err != nil {
+			break
 		}
-		err := r.fn(t)
+		if results[i] = r.ctx.Err(); results[i] != nil {
+			continue // gave up before its work began: nothing written
+		}
+		switch r.kind {
+		case reqCreate:
+			err = t.create(r.events, r.inserted)
+		case reqDelete:
+			err = t.delete(r.id)
+		case reqExclusive:
+			if err = t.flush(); err == nil {
+				err = r.fn(t)
+			}
+		}
 		var rej rejection
-		switch {
-		case err == nil:
-		case errors.As(err, &rej):
-			results[i] = rej.err
-		default:
-			tx.Rollback()
-			fail(err)
-			return
+		if errors.As(err, &rej) {
+			results[i], err = rej.err, nil
 		}
+	}
+	if err == nil {
+		err = t.flush()
+	}
+	if err != nil {
+		tx.Rollback()
+		fail(err)
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("sqlite: commit: %w", translate(err)))
 		return
 	}
+	w.apply(t)
 	if t.replace != nil || len(t.deltas) > 0 {
 		w.onCommit(t.replace, t.deltas)
 	}
@@ -196,7 +306,7 @@ func (w *writer) close() error {
 
 func (w *writer) closeStmts() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{w.insertEvent, w.deleteEvent, w.upsertCell, w.subtractCell, w.deleteEmptyCell} {
+	for _, s := range w.stmts.all() {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -204,7 +314,9 @@ func (w *writer) closeStmts() error {
 	return errors.Join(errs...)
 }
 
-// writeTx is one write transaction with the writer's statements bound to it.
+// writeTx is one write transaction. It stages its changes to the writer's
+// state, which the writer applies only after the commit, so that a rolled
+// back transaction leaves the state as the file is.
 type writeTx struct {
 	ctx    context.Context
 	tx     *sql.Tx
@@ -214,6 +326,45 @@ type writeTx struct {
 	// replace, when set, is a cube rebuilt within the transaction, which
 	// replaces the store's after the commit.
 	replace *cube.Cube
+
+	days            map[int64]dayState // days changed in this transaction
+	reset           bool               // days replaces the writer's days
+	backlog, events int64
+
+	pending map[tally.ID]int64 // ids inserted in this transaction: their seq once flushed
+	rows    []pendingRow       // events not yet sent to SQLite
+	args    []any
+	groups  []int64
+}
+
+type pendingRow struct {
+	h   uint64 // the id's hash
+	e   *tally.Event
+	seq int64
+}
+
+func (w *writer) newTx(ctx context.Context, tx *sql.Tx) *writeTx {
+	return &writeTx{ctx: ctx, tx: tx, w: w, days: make(map[int64]dayState), backlog: w.backlog, events: w.events,
+		pending: make(map[tally.ID]int64)}
+}
+
+func (w *writer) apply(t *writeTx) {
+	if t.reset {
+		w.days = t.days
+	} else {
+		for d, st := range t.days {
+			w.days[d] = st
+		}
+	}
+	w.backlog, w.events = t.backlog, t.events
+}
+
+func (t *writeTx) day(d int64) (dayState, bool) {
+	if st, ok := t.days[d]; ok || t.reset {
+		return st, ok
+	}
+	st, ok := t.w.days[d]
+	return st, ok
 }
 
 // stmt returns s bound to the transaction, binding each statement once per
@@ -223,72 +374,281 @@ func (t *writeTx) stmt(s *sql.Stmt) *sql.Stmt {
 		return b
 	}
 	if t.bound == nil {
-		t.bound = make(map[*sql.Stmt]*sql.Stmt, 4)
+		t.bound = make(map[*sql.Stmt]*sql.Stmt, 8)
 	}
 	b := t.tx.StmtContext(t.ctx, s)
 	t.bound[s] = b
 	return b
 }
 
-func (t *writeTx) exec(s *sql.Stmt, args ...any) (sql.Result, error) {
-	r, err := t.stmt(s).ExecContext(t.ctx, args...)
-	if err != nil {
-		return nil, translate(err)
+func (t *writeTx) exec(s *sql.Stmt, args ...any) error {
+	if _, err := t.stmt(s).ExecContext(t.ctx, args...); err != nil {
+		return translate(err)
 	}
-	return r, nil
+	return nil
 }
 
-// insertEvent stores e unless its id is already stored, and reports whether
-// it did. It does not touch the cells.
-func (t *writeTx) insertEvent(e *tally.Event) (bool, error) {
-	r, err := t.exec(t.w.insertEvent, e.ID[:], e.Timestamp.UnixMicro(), int64(e.DeviceType),
-		int64(e.Category), int64(e.Client), int64(e.ClientGroup), e.Valid, e.Value)
-	if err != nil {
-		return false, fmt.Errorf("sqlite: insert event: %w", err)
+// create stores each event whose id is not stored yet (nor earlier in this
+// transaction) and records which it stored.
+func (t *writeTx) create(events []tally.Event, inserted []bool) error {
+	for i := range events {
+		e := &events[i]
+		if _, dup := t.pending[e.ID]; dup {
+			continue
+		}
+		h := t.w.filters.hash(e.ID)
+		stored, err := t.stored(h, e.ID)
+		if err != nil {
+			return err
+		}
+		if stored {
+			continue
+		}
+		t.pending[e.ID] = 0 // its seq is given at flush
+		k := tally.KeyOf(e, tally.SecondsPerDay)
+		st, ok := t.day(k.Bucket)
+		if !ok {
+			// A new day: its snapshot holds nothing so far. Pending rows
+			// get seqs from nextSeq on.
+			st.snap = t.w.nextSeq - 1
+			if err := t.exec(t.w.stmts.newDay, k.Bucket, st.snap); err != nil {
+				return fmt.Errorf("sqlite: add day: %w", err)
+			}
+		}
+		st.backlog++
+		t.days[k.Bucket] = st
+		t.backlog++
+		t.events++
+		t.rows = append(t.rows, pendingRow{h: h, e: e})
+		t.deltas = append(t.deltas, cellDelta{k, 1, e.Value})
+		inserted[i] = true
 	}
-	n, err := r.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlite: insert event: %w", err)
-	}
-	return n == 1, nil
+	return nil
 }
 
-// deleteEvent removes the event and returns it, or reports that there was
-// none. It does not touch the cells.
-func (t *writeTx) deleteEvent(id tally.ID) (tally.Event, bool, error) {
+// stored reports whether the id hashed to h is in the file: only the groups
+// whose filters say maybe are probed. Ids of this transaction's pending
+// rows are in t.pending, not (yet) in the file.
+func (t *writeTx) stored(h uint64, id tally.ID) (bool, error) {
+	t.groups = t.w.filters.maybe(t.groups[:0], h)
+	for _, g := range t.groups {
+		args := append(t.w.filters.epochArgs(t.args[:0], g), id[:])
+		var one int
+		err := t.stmt(t.w.stmts.probe).QueryRowContext(t.ctx, args...).Scan(&one)
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return false, fmt.Errorf("sqlite: look up id: %w", translate(err))
+		}
+	}
+	return false, nil
+}
+
+// flush gives the pending rows their seqs and sends them to SQLite in as
+// few statements as the prepared sizes allow.
+//
+// Seqs are given in id order, so that both the table (by seq) and the
+// index (by epoch, id) are written in key order: each statement then
+// touches a run of neighbouring index pages, each page once per flush
+// rather than once per statement (SQLite keeps a statement journal with a
+// copy of every page a multi-row statement changes).
+func (t *writeTx) flush() error {
+	slices.SortFunc(t.rows, func(a, b pendingRow) int { return bytes.Compare(a.e.ID[:], b.e.ID[:]) })
+	for i := range t.rows {
+		r := &t.rows[i]
+		r.seq = t.w.nextSeq
+		t.w.nextSeq++ // never reused, even if this transaction rolls back
+		t.w.filters.add(r.h, r.seq>>t.w.k.groupShift)
+		t.pending[r.e.ID] = r.seq
+	}
+	for len(t.rows) > 0 {
+		i := log2(prevPow2(min(len(t.rows), t.w.k.chunk)))
+		n := 1 << i
+		args := t.args[:0]
+		for _, r := range t.rows[:n] {
+			e := r.e
+			args = append(args, r.seq, r.seq>>t.w.k.epochShift, e.ID[:], e.Timestamp.UnixMicro(), int64(e.DeviceType),
+				int64(e.Category), int64(e.Client), int64(e.ClientGroup), e.Valid, e.Value)
+		}
+		t.args = args
+		if err := t.exec(t.w.stmts.insert[i], args...); err != nil {
+			return fmt.Errorf("sqlite: insert events: %w", err)
+		}
+		t.rows = t.rows[n:]
+	}
+	t.rows = t.rows[:0]
+	return nil
+}
+
+func prevPow2(n int) int {
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
+}
+
+// delete removes the event with the given id, from its day's snapshot too
+// when the snapshot holds it.
+func (t *writeTx) delete(id tally.ID) error {
+	if err := t.flush(); err != nil { // the delete must see this group's inserts
+		return err
+	}
 	e := tally.Event{ID: id}
-	err := scanEvent(t.stmt(t.w.deleteEvent).QueryRowContext(t.ctx, id[:]), &e)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return e, false, nil
-	case err != nil:
-		return e, false, fmt.Errorf("sqlite: delete event: %w", translate(err))
+	var seq int64
+	found := false
+	scan := func(row *sql.Row) error {
+		err := scanDeleted(row, &seq, &e)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: delete event: %w", translate(err))
+		}
+		return nil
 	}
-	return e, true, nil
-}
-
-// addCell adds count events with the given sum of values to the cell k.
-func (t *writeTx) addCell(k tally.CellKey, count int64, sum float64) error {
-	_, err := t.exec(t.w.upsertCell, k.Bucket, int64(k.DeviceType), int64(k.Category),
-		int64(k.Client), int64(k.ClientGroup), k.Valid, count, sum)
-	if err != nil {
-		return fmt.Errorf("sqlite: add to cell: %w", err)
+	if s, ok := t.pending[id]; ok {
+		if err := scan(t.stmt(t.w.stmts.deleteBySeq).QueryRowContext(t.ctx, s)); err != nil {
+			return err
+		}
+		delete(t.pending, id)
+	} else {
+		t.groups = t.w.filters.maybe(t.groups[:0], t.w.filters.hash(id))
+		for _, g := range t.groups {
+			args := append(t.w.filters.epochArgs(t.args[:0], g), id[:])
+			if err := scan(t.stmt(t.w.stmts.deleteByID).QueryRowContext(t.ctx, args...)); err != nil {
+				return err
+			}
+			if found {
+				break
+			}
+		}
 	}
-	t.deltas = append(t.deltas, cellDelta{k, count, sum})
+	if !found {
+		return rejection{tally.Errorf(tally.ENotFound, "event %s not found", id)}
+	}
+	k := tally.KeyOf(&e, tally.SecondsPerDay)
+	st, _ := t.day(k.Bucket)
+	if seq <= st.snap {
+		if err := t.subtractCell(k, 1, e.Value); err != nil {
+			return err
+		}
+	} else {
+		st.backlog--
+		t.backlog--
+		t.days[k.Bucket] = st
+	}
+	t.events--
+	t.deltas = append(t.deltas, cellDelta{k, -1, -e.Value})
 	return nil
 }
 
 // subtractCell takes count events with the given sum of values out of the
-// cell k, and drops the cell once it counts nothing, so that reports never
-// see empty groups and no rounding residue of the sum survives.
+// stored cell k, and drops the cell once it counts nothing, so that no
+// rounding residue of the sum survives.
 func (t *writeTx) subtractCell(k tally.CellKey, count int64, sum float64) error {
 	key := []any{k.Bucket, int64(k.DeviceType), int64(k.Category), int64(k.Client), int64(k.ClientGroup), k.Valid}
-	if _, err := t.exec(t.w.subtractCell, append([]any{count, sum}, key...)...); err != nil {
+	if err := t.exec(t.w.stmts.subtract, append([]any{count, sum}, key...)...); err != nil {
 		return fmt.Errorf("sqlite: subtract from cell: %w", err)
 	}
-	if _, err := t.exec(t.w.deleteEmptyCell, key...); err != nil {
+	if err := t.exec(t.w.stmts.dropEmpty, key...); err != nil {
 		return fmt.Errorf("sqlite: drop empty cell: %w", err)
 	}
-	t.deltas = append(t.deltas, cellDelta{k, -count, -sum})
+	return nil
+}
+
+// refreshDay picks the day whose snapshot to refresh, if any: the day with
+// the oldest snapshot once replaying from it at Open would read more than
+// twice the backlog limit, else the day with the largest backlog once the
+// total backlog passes the limit.
+func (w *writer) refreshDay() (int64, bool) {
+	limit := max(w.k.backlogMin, w.events/4)
+	var (
+		oldest, largest int64
+		found           bool
+	)
+	for d, st := range w.days {
+		if !found {
+			oldest, largest, found = d, d, true
+			continue
+		}
+		if o := w.days[oldest]; st.snap < o.snap || st.snap == o.snap && d < oldest {
+			oldest = d
+		}
+		if l := w.days[largest]; st.backlog > l.backlog || st.backlog == l.backlog && d < largest {
+			largest = d
+		}
+	}
+	switch {
+	case !found:
+		return 0, false
+	case w.nextSeq-1-w.days[oldest].snap > 2*limit:
+		return oldest, true
+	case w.backlog > limit:
+		return largest, true
+	}
+	return 0, false
+}
+
+// refresh brings one day's snapshot up to date when the backlog asks for it.
+// It runs first in a transaction, when the cube holds exactly the committed
+// state: the day's cells are rewritten from the cube in key order.
+func (t *writeTx) refresh() error {
+	d, ok := t.w.refreshDay()
+	if !ok {
+		return nil
+	}
+	st, _ := t.day(d)
+	last := t.w.nextSeq - 1
+	if st.backlog > 0 { // else the stored cells are already exact
+		if err := t.exec(t.w.stmts.clearDay, d); err != nil {
+			return fmt.Errorf("sqlite: refresh day: %w", err)
+		}
+		var cells []cellDelta
+		t.w.cube().DayCells(d, func(k tally.CellKey, count int64, sum float64) {
+			cells = append(cells, cellDelta{k, count, sum})
+		})
+		if err := t.insertCells(cells); err != nil {
+			return fmt.Errorf("sqlite: refresh day: %w", err)
+		}
+	}
+	if err := t.exec(t.w.stmts.setSnapshot, d, last); err != nil {
+		return fmt.Errorf("sqlite: refresh day: %w", err)
+	}
+	t.backlog -= st.backlog
+	t.days[d] = dayState{snap: last}
+	return nil
+}
+
+// insertCells inserts cells, which must not be stored yet, in multi-row
+// statements.
+func (t *writeTx) insertCells(cells []cellDelta) error {
+	for len(cells) > 0 {
+		i := log2(prevPow2(min(len(cells), t.w.k.chunk)))
+		n := 1 << i
+		args := t.args[:0]
+		for _, c := range cells[:n] {
+			k := &c.key
+			args = append(args, k.Bucket, int64(k.DeviceType), int64(k.Category), int64(k.Client), int64(k.ClientGroup),
+				k.Valid, c.count, c.sum)
+		}
+		t.args = args
+		if err := t.exec(t.w.stmts.insertCells[i], args...); err != nil {
+			return err
+		}
+		cells = cells[n:]
+	}
+	return nil
+}
+
+// scanDeleted reads the columns seq, ts, device_type, category, client,
+// client_group, valid, value.
+func scanDeleted(row *sql.Row, seq *int64, e *tally.Event) error {
+	var ts, device, category int64
+	if err := row.Scan(seq, &ts, &device, &category, &e.Client, &e.ClientGroup, &e.Valid, &e.Value); err != nil {
+		return err
+	}
+	setEvent(e, ts, device, category)
 	return nil
 }

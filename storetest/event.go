@@ -97,7 +97,7 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 		if diff := cmp.Diff(first, got); diff != "" {
 			t.Errorf("stored event changed (-want +got):\n%s", diff)
 		}
-		r := mustReport(t, s, tally.ReportQuery{})
+		r := MustReport(t, s, tally.ReportQuery{})
 		if diff := cmp.Diff([]string{"2026-03-01 desktop 1 1 1 true: 1 1"}, rowStrings(t, normalized(tally.ReportQuery{}), r.Rows)); diff != "" {
 			t.Errorf("report (-want +got):\n%s", diff)
 		}
@@ -133,7 +133,7 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 			t.Errorf("Event of the other event: %v", err)
 		}
 		q := tally.ReportQuery{GroupBy: []tally.Column{tally.ColClient}}
-		r := mustReport(t, s, q)
+		r := MustReport(t, s, q)
 		if diff := cmp.Diff([]string{"1: 1 2"}, rowStrings(t, normalized(q), r.Rows)); diff != "" {
 			t.Errorf("report (-want +got):\n%s", diff)
 		}
@@ -162,7 +162,7 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 				t.Fatalf("concurrent CreateEvent or Report: %v", err)
 			}
 		}
-		r := mustReport(t, s, tally.ReportQuery{GroupBy: by(cClient)})
+		r := MustReport(t, s, tally.ReportQuery{GroupBy: by(cClient)})
 		if diff := cmp.Diff([]string{"0: 25 25", "1: 25 25", "2: 25 25", "3: 25 25"}, rowStrings(t, normalized(tally.ReportQuery{GroupBy: by(cClient)}), r.Rows)); diff != "" {
 			t.Errorf("report (-want +got):\n%s", diff)
 		}
@@ -209,7 +209,7 @@ func testCreateEvents(t *testing.T, newStore func(t *testing.T) tally.Store) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("inserted (-want +got):\n%s", diff)
 			}
-			r := mustReport(t, s, tally.ReportQuery{})
+			r := MustReport(t, s, tally.ReportQuery{})
 			if diff := cmp.Diff(tally.Totals{Count: tt.count, Sum: tt.sum}, r.Totals); diff != "" {
 				t.Errorf("totals (-want +got):\n%s", diff)
 			}

@@ -210,11 +210,11 @@ func testReport(t *testing.T, newStore func(t *testing.T) tally.Store) {
 			{GroupBy: by(cClient, cValid), OrderBy: orders(desc(cCount))},
 			{GroupBy: by(cDevice, cDate), OrderBy: orders(asc(cMean)), Granularity: tally.Week},
 		} {
-			whole := mustReport(t, s, q)
+			whole := MustReport(t, s, q)
 			var pages []tally.Row
 			for off := 0; off < whole.TotalCount+2; off += 2 {
 				q.Offset, q.Limit = off, 2
-				p := mustReport(t, s, q)
+				p := MustReport(t, s, q)
 				if p.TotalCount != whole.TotalCount {
 					t.Errorf("%s: TotalCount %d, want %d", describe(&q), p.TotalCount, whole.TotalCount)
 				}
@@ -229,18 +229,18 @@ func testReport(t *testing.T, newStore func(t *testing.T) tally.Store) {
 	})
 
 	t.Run("totals", func(t *testing.T) {
-		r := mustReport(t, s, tally.ReportQuery{Filter: tally.Filter{Valid: ptr(true)}, Limit: 1})
+		r := MustReport(t, s, tally.ReportQuery{Filter: tally.Filter{Valid: ptr(true)}, Limit: 1})
 		if diff := cmp.Diff(tally.Totals{Count: 4, Sum: 12.5}, r.Totals); diff != "" {
 			t.Errorf("totals (-want +got):\n%s", diff)
 		}
-		r = mustReport(t, s, tally.ReportQuery{Filter: tally.Filter{Clients: []int32{42}}})
+		r = MustReport(t, s, tally.ReportQuery{Filter: tally.Filter{Clients: []int32{42}}})
 		if diff := cmp.Diff(tally.Report{}, r, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("empty report (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("empty store", func(t *testing.T) {
-		r := mustReport(t, newStore(t), tally.ReportQuery{})
+		r := MustReport(t, newStore(t), tally.ReportQuery{})
 		if r.TotalCount != 0 || len(r.Rows) != 0 || r.Totals != (tally.Totals{}) {
 			t.Errorf("report of an empty store: %+v", r)
 		}
@@ -252,7 +252,7 @@ func runReportCases(t *testing.T, s tally.Store, cases []reportCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			r := mustReport(t, s, tt.q)
+			r := MustReport(t, s, tt.q)
 			q := normalized(tt.q)
 			start := min(q.Offset, len(tt.want))
 			end := len(tt.want)

@@ -53,7 +53,9 @@ func mustCreate(t *testing.T, s tally.Store, events ...tally.Event) {
 	}
 }
 
-func mustReport(t *testing.T, s tally.Store, q tally.ReportQuery) tally.Report {
+// MustReport normalizes q, asks s for the report and fails the test on any
+// error.
+func MustReport(t testing.TB, s tally.Store, q tally.ReportQuery) tally.Report {
 	t.Helper()
 	if err := q.Normalize(); err != nil {
 		t.Fatalf("Normalize: %v", err)

@@ -42,6 +42,11 @@ func TestVerifyAndRepair(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "all rollup cells match") {
 		t.Fatalf("verify of a sound store: %v\n%s", err, stdout)
 	}
+	// Recent events are kept as a log above each day's snapshot of cells;
+	// repair writes every day's cells, so that there are cells to damage.
+	if stdout, _, err := runCLI(t, "repair", "--store", path); err != nil {
+		t.Fatalf("repair of a sound store: %v\n%s", err, stdout)
+	}
 
 	db, err := sql.Open("sqlite", path)
 	if err != nil {

@@ -1,0 +1,109 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/tallyhq/tally"
+)
+
+// authMode is what an operation's security requirements in the document
+// say: none, a key always (writes), or a key when Config.AuthReads is set
+// (reads, declared with an optional requirement: `- {}` beside the bearer
+// scheme).
+type authMode uint8
+
+const (
+	authNone authMode = iota
+	authRead
+	authWrite
+)
+
+// bearerScheme is the name of the document's bearer security scheme.
+const bearerScheme = "bearerAuth"
+
+func authModeOf(doc *openapi3.T, op *openapi3.Operation) authMode {
+	reqs := op.Security
+	if reqs == nil {
+		reqs = &doc.Security
+	}
+	mode := authNone
+	for _, req := range *reqs {
+		if len(req) == 0 {
+			return authRead
+		}
+		if _, ok := req[bearerScheme]; ok {
+			mode = authWrite
+		}
+	}
+	return mode
+}
+
+// keyring holds the accepted API keys as SHA-256 sums: comparing sums of
+// equal length keeps the comparison's time independent of the keys'
+// lengths and contents.
+type keyring struct {
+	sums [][sha256.Size]byte
+}
+
+func newKeyring(keys []string) (*keyring, error) {
+	k := &keyring{}
+	for _, key := range keys {
+		if key == "" || strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			// Never quote the key: it may be almost right.
+			return nil, errors.New("an API key is empty or holds white space or control characters")
+		}
+		k.sums = append(k.sums, sha256.Sum256([]byte(key)))
+	}
+	return k, nil
+}
+
+// check authenticates a request: 401 when it carries no usable bearer
+// credentials, 403 when its key is not one of the keyring's. Every key is
+// compared, with no early exit, so that timing says nothing of which key
+// came close.
+func (k *keyring) check(w http.ResponseWriter, r *http.Request) error {
+	values := r.Header.Values("Authorization")
+	unauthorized := func(msg string) error {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tally"`)
+		return tally.Errorf(tally.EUnauthorized, "Authorization: %s", msg)
+	}
+	if len(values) == 0 {
+		return unauthorized("missing; send Authorization: Bearer <key>")
+	}
+	if len(values) > 1 {
+		return unauthorized("given more than once")
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	token = strings.Trim(token, " \t")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return unauthorized("malformed; send Authorization: Bearer <key>")
+	}
+	sum := sha256.Sum256([]byte(token))
+	match := 0
+	for i := range k.sums {
+		match |= subtle.ConstantTimeCompare(sum[:], k.sums[i][:])
+	}
+	if match != 1 {
+		return tally.Errorf(tally.EForbidden, "Authorization: the key is not accepted")
+	}
+	return nil
+}
+
+// authorized wraps h with the key check op's security asks for, if any.
+func (s *server) authorized(op *operation, h handlerFunc) handlerFunc {
+	if s.keys == nil || op.auth == authNone || op.auth == authRead && !s.authReads {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.keys.check(w, r); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
+}

@@ -1,0 +1,175 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tallyhq/tally/api"
+)
+
+func TestAPIKeys(t *testing.T) {
+	const key1, key2 = "k1-Secret_0123", "k2-Secret_4567"
+	const id = "3f2c1a9e-5b7d-4c8e-9f01-23456789abcd"
+	bearer := func(k string) map[string]string { return map[string]string{"Authorization": "Bearer " + k} }
+	type req struct {
+		method, path string
+		header       map[string]string
+		body         string
+		want         int
+	}
+	writes := func(h map[string]string, want, wantCreated int) []req {
+		return []req{
+			{http.MethodPost, "/event", h, event(map[string]any{"id": id}), wantCreated},
+			{http.MethodPost, "/events", h, "[" + event(nil) + "]", want},
+			{http.MethodDelete, "/event/" + id, h, "", map[bool]int{true: 204, false: want}[want == 200]},
+			// A stranger learns nothing of the body's validity.
+			{http.MethodPost, "/event", h, `{"bad":`, map[bool]int{true: 400, false: want}[want == 200]},
+		}
+	}
+	reads := func(h map[string]string, want int) []req {
+		return []req{
+			{http.MethodGet, "/report", h, "", want},
+			{http.MethodGet, "/event/" + id, h, "", map[bool]int{true: 404, false: want}[want == 200]},
+		}
+	}
+	open := func(h map[string]string) []req {
+		var out []req
+		for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi.yaml", "/ui"} {
+			out = append(out, req{http.MethodGet, p, h, "", 200})
+		}
+		return out
+	}
+	concat := func(lists ...[]req) []req {
+		var out []req
+		for _, l := range lists {
+			out = append(out, l...)
+		}
+		return out
+	}
+	none := map[string]string(nil)
+	tests := []struct {
+		name      string
+		keys      []string
+		authReads bool
+		reqs      []req
+	}{
+		{"no keys: all open", nil, false, concat(writes(none, 200, 201), reads(none, 200), open(none))},
+		{"keys, no key sent", []string{key1, key2}, false, concat(writes(none, 401, 401), reads(none, 200), open(none))},
+		{"keys, first key", []string{key1, key2}, false, concat(writes(bearer(key1), 200, 201), reads(none, 200))},
+		{"keys, second key, scheme in lower case", []string{key1, key2}, false,
+			writes(map[string]string{"Authorization": "bearer " + key2}, 200, 201)},
+		{"keys, wrong key", []string{key1, key2}, false, concat(writes(bearer("k1-Secret_012"), 403, 403), writes(bearer(key1+"x"), 403, 403))},
+		{"keys, malformed headers", []string{key1}, false, concat(
+			writes(map[string]string{"Authorization": "Basic " + key1}, 401, 401),
+			writes(map[string]string{"Authorization": "Bearer"}, 401, 401),
+			writes(map[string]string{"Authorization": "Bearer  "}, 401, 401),
+			writes(map[string]string{"Authorization": key1}, 401, 401),
+			writes(map[string]string{"Authorization": "Bearer " + key1 + " extra"}, 401, 401),
+		)},
+		{"auth reads, no key", []string{key1}, true, concat(reads(none, 401), open(none))},
+		{"auth reads, wrong key", []string{key1}, true, concat(reads(bearer(key2), 403), open(bearer(key2)))},
+		{"auth reads, key", []string{key1}, true, concat(writes(bearer(key1), 200, 201), reads(bearer(key1), 200))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newServer(t, func(c *apiConfig) { c.APIKeys, c.AuthReads = tt.keys, tt.authReads })
+			for _, rq := range tt.reqs {
+				r := ts.do(t, rq.method, rq.path, rq.header, rq.body)
+				if r.Status != rq.want {
+					t.Errorf("%s %s %v: status %d, want %d: %.200s", rq.method, rq.path, rq.header, r.Status, rq.want, r.Body)
+					continue
+				}
+				if r.Status >= 400 {
+					r.errorMessage(t)
+				}
+				if got := r.Header.Get("WWW-Authenticate"); (r.Status == 401) != (got != "") || got != "" && !strings.HasPrefix(got, "Bearer") {
+					t.Errorf("%s %s: %d with WWW-Authenticate %q", rq.method, rq.path, r.Status, got)
+				}
+			}
+			if logs := ts.logs.String(); strings.Contains(logs, "Secret_") || strings.Contains(logs, "Bearer") {
+				t.Errorf("a key or the Authorization header reached the logs:\n%s", logs)
+			}
+		})
+	}
+	t.Run("two Authorization headers", func(t *testing.T) {
+		ts := newServer(t, func(c *apiConfig) { c.APIKeys = []string{key1} })
+		rq, err := http.NewRequest(http.MethodDelete, ts.URL+"/event/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rq.Header.Add("Authorization", "Bearer "+key1)
+		rq.Header.Add("Authorization", "Bearer "+key1)
+		res, err := ts.Client().Do(rq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", res.StatusCode)
+		}
+	})
+}
+
+func TestAPIKeysConfig(t *testing.T) {
+	store := openStore(t)
+	for name, cfg := range map[string]api.Config{
+		"AuthReads without keys":               {Store: store, AuthReads: true},
+		"empty key":                            {Store: store, APIKeys: []string{"a", ""}},
+		"key with a space":                     {Store: store, APIKeys: []string{"a b"}},
+		"negative limit":                       {Store: store, MaxInFlight: -1},
+		"in-flight bytes below the body limit": {Store: store, MaxInFlightBytes: 1 << 20, MaxBatchBytes: 2 << 20},
+	} {
+		if _, err := api.NewHandler(cfg); err == nil {
+			t.Errorf("%s: NewHandler accepted it", name)
+		} else if strings.Contains(err.Error(), "a b") {
+			t.Errorf("%s: the error quotes the key: %v", name, err)
+		}
+	}
+}
+
+// TestSecurityInDocument checks what Swagger UI reads to show its
+// Authorize button: a bearer scheme, required by the writes and optional
+// on the reads that AuthReads protects.
+func TestSecurityInDocument(t *testing.T) {
+	doc, _ := mustDoc(t)
+	scheme := doc.Components.SecuritySchemes["bearerAuth"]
+	if scheme == nil || scheme.Value.Type != "http" || scheme.Value.Scheme != "bearer" {
+		t.Fatalf("no bearer security scheme: %+v", scheme)
+	}
+	for _, tt := range []struct {
+		path, method string
+		optional     bool
+	}{
+		{"/event", http.MethodPost, false},
+		{"/events", http.MethodPost, false},
+		{"/event/{event_id}", http.MethodDelete, false},
+		{"/event/{event_id}", http.MethodGet, true},
+		{"/report", http.MethodGet, true},
+	} {
+		op := doc.Paths.Find(tt.path).GetOperation(tt.method)
+		if op.Security == nil {
+			t.Errorf("%s %s: no security", tt.method, tt.path)
+			continue
+		}
+		var bearer, empty bool
+		for _, req := range *op.Security {
+			_, ok := req["bearerAuth"]
+			bearer = bearer || ok
+			empty = empty || len(req) == 0
+		}
+		if !bearer || empty != tt.optional {
+			t.Errorf("%s %s: security %v", tt.method, tt.path, *op.Security)
+		}
+		for _, status := range []int{401, 403} {
+			if op.Responses.Status(status) == nil {
+				t.Errorf("%s %s: no %d response", tt.method, tt.path, status)
+			}
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi.yaml", "/ui"} {
+		if op := doc.Paths.Find(path).Get; op.Security != nil && len(*op.Security) > 0 {
+			t.Errorf("GET %s has security %v", path, *op.Security)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/tallyhq/tally"
+)
+
+// Knobs sizes the write path down so that tests reach many epochs and
+// filter groups, Bloom filter false positives and snapshot refreshes with
+// a few hundred events.
+type Knobs struct {
+	EpochShift    uint  // an event's epoch is seq >> EpochShift
+	GroupShift    uint  // one Bloom filter per seq >> GroupShift
+	FilterLogBits uint  // each filter has 2^FilterLogBits bits (at least 512)
+	BacklogMin    int64 // refresh once the backlog passes max(BacklogMin, events/4)
+	Chunk         int   // rows per INSERT, a power of two
+}
+
+// WithKnobs returns opts with the write path sized by k.
+func WithKnobs(opts Options, k Knobs) Options {
+	opts.knobs = knobs{epochShift: k.EpochShift, groupShift: k.GroupShift, filterLogBits: k.FilterLogBits,
+		backlogMin: k.BacklogMin, chunk: k.Chunk}
+	return opts
+}
+
+// FilterBytes is the memory of the store's Bloom filters.
+func (s *Store) FilterBytes() int { return s.w.filters.bytes() }
+
+// FilterMaybes is how many Bloom filters say they may hold id.
+func (s *Store) FilterMaybes(id tally.ID) int {
+	f := s.w.filters
+	return len(f.maybe(nil, f.hash(id)))
+}
+
+// Op is one write of InOneTransaction: Create when non-nil, else Delete.
+type Op struct {
+	Create []tally.Event
+	Delete tally.ID
+}
+
+// InOneTransaction runs ops in order in one write transaction, as requests
+// of one commit group would, and returns each create's outcomes and each
+// delete's error.
+func (s *Store) InOneTransaction(ctx context.Context, ops []Op) ([][]bool, []error, error) {
+	inserted := make([][]bool, len(ops))
+	errs := make([]error, len(ops))
+	err := s.w.submit(&writeReq{ctx: ctx, kind: reqExclusive, fn: func(t *writeTx) error {
+		for i, op := range ops {
+			if op.Create != nil {
+				events := slices.Clone(op.Create)
+				for j := range events {
+					events[j].Normalize()
+				}
+				inserted[i] = make([]bool, len(events))
+				if err := t.create(events, inserted[i]); err != nil {
+					return err
+				}
+				continue
+			}
+			var rej rejection
+			if err := t.delete(op.Delete); errors.As(err, &rej) {
+				errs[i] = rej.err
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	return inserted, errs, err
+}
