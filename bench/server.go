@@ -70,7 +70,7 @@ func startServer(ctx context.Context, binary, store, sync, logPath string) (*ser
 		found := false
 		for sc.Scan() {
 			line := sc.Bytes()
-			logFile.Write(append(line, '\n'))
+			_, _ = logFile.Write(append(line, '\n')) // a lost log line only costs a diagnosis
 			if !found {
 				var rec struct{ Msg, Addr string }
 				if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" && rec.Addr != "" {

@@ -134,12 +134,15 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		return fmt.Errorf("bench: finding this binary: %w", err)
 	}
 	cfg.Log = c.stderr
+	// Before the run: the commit is the code that was built, not whatever
+	// the tree holds when the run ends.
+	machine := bench.DescribeMachine()
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	var md bytes.Buffer
-	if err := bench.WriteMarkdown(&md, res, bench.DescribeMachine(), "tally bench "+strings.Join(args, " ")); err != nil {
+	if err := bench.WriteMarkdown(&md, res, machine, strings.TrimSpace("tally bench "+strings.Join(args, " "))); err != nil {
 		return err
 	}
 	if _, err := c.stdout.Write(md.Bytes()); err != nil {
