@@ -90,7 +90,10 @@ func startServer(ctx context.Context, binary, store, sync, logPath string) (*ser
 	case a := <-addr:
 		s.URL = "http://" + a
 	case <-s.done:
-		return nil, fmt.Errorf("server exited before listening (%v): %s", s.err, logTail(logPath))
+		if s.err == nil {
+			return nil, fmt.Errorf("server exited before listening: %s", logTail(logPath))
+		}
+		return nil, fmt.Errorf("server exited before listening (%w): %s", s.err, logTail(logPath))
 	case <-timer.C:
 		s.kill()
 		return nil, fmt.Errorf("server did not listen within %v: %s", startTimeout, logTail(logPath))
