@@ -31,7 +31,7 @@ var buildTally = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(dir, "tally")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
 })
@@ -68,7 +68,7 @@ func startProcess(t *testing.T, args ...string) *process {
 				addr <- rec.Addr
 			}
 			if !bytes.Contains(line, []byte(`"msg":"request"`)) {
-				p.logs.Write(append(line, '\n'))
+				_, _ = p.logs.Write(append(line, '\n'))
 			}
 		}
 	}()
@@ -76,7 +76,7 @@ func startProcess(t *testing.T, args ...string) *process {
 	case a := <-addr:
 		p.base = "http://" + a
 	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		t.Fatalf("server did not start:\n%s", p.logs)
 	}
 	return p
@@ -143,7 +143,7 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 						l.mark(l.inDoubt, e[0].ID)
 						return // the server is gone
 					}
-					io.Copy(io.Discard, resp.Body)
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					if resp.StatusCode == http.StatusCreated {
 						l.ack(e[0].ID)
