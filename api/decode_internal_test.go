@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -335,7 +336,8 @@ func FuzzDecodeBatch(f *testing.F) {
 }
 
 func joinedMessage(err error) string {
-	if re, ok := err.(*requestError); ok {
+	var re *requestError
+	if errors.As(err, &re) {
 		return joinMessages(re.errs)
 	}
 	return tally.ErrorMessage(err)

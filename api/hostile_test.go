@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -284,7 +285,7 @@ func rawRequest(t *testing.T, addr, raw string) *http.Response {
 	}
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF || isReset(err) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err) {
 			return nil
 		}
 		t.Fatalf("reading the answer: %v", err)

@@ -74,7 +74,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
+				if e, ok := p.(error); ok && errors.Is(e, http.ErrAbortHandler) {
 					panic(p)
 				}
 				err := fmt.Errorf("panic: %v\n%s", p, debug.Stack())

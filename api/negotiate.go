@@ -33,12 +33,12 @@ func acceptQ(accept, typ string) float64 {
 			continue
 		}
 		s := 0
-		switch {
-		case mt == typ:
+		switch mt {
+		case typ:
 			s = 3
-		case mt == major+"/*":
+		case major + "/*":
 			s = 2
-		case mt == "*/*":
+		case "*/*":
 			s = 1
 		default:
 			continue

@@ -198,7 +198,7 @@ func fieldErrors(err error) []fieldError {
 		// Type switches, not errors.As: a RequestError unwraps to its
 		// schema errors, and their context (parameter or body) must not be
 		// skipped.
-		switch e := err.(type) {
+		switch e := err.(type) { //nolint:errorlint // see above
 		case openapi3.MultiError:
 			for _, e := range e {
 				walk(e)
@@ -385,7 +385,7 @@ func schemaErrors(err error) []*openapi3.SchemaError {
 	var out []*openapi3.SchemaError
 	var walk func(err error)
 	walk = func(err error) {
-		switch e := err.(type) {
+		switch e := err.(type) { //nolint:errorlint // walks the tree itself, level by level
 		case nil:
 		case openapi3.MultiError:
 			for _, e := range e {

@@ -212,5 +212,5 @@ func unavailable(op string, err error) error {
 	if driver.IsNetworkError(err) || driver.IsTimeout(err) || errors.Is(err, driver.ErrClientDisconnected) {
 		e = tally.Errorf(tally.EUnavailable, "database unavailable")
 	}
-	return fmt.Errorf("mongo: %s: %v: %w", op, err, e)
+	return fmt.Errorf("mongo: %s: %w: %w", op, err, e)
 }

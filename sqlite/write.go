@@ -140,7 +140,7 @@ func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (
 		return nil
 	}
 	fail := func(err error) (*writer, error) {
-		w.closeStmts()
+		_ = w.closeStmts()
 		return nil, err
 	}
 	for n := 1; n <= k.chunk; n *= 2 {

@@ -26,7 +26,7 @@ func (c *cli) check(ctx context.Context, args []string, repair bool) error {
 	if err := parseFlags(fs, args); err != nil {
 		return helpOK(err)
 	}
-	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"})
+	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"}, nil)
 	if err != nil {
 		return err
 	}

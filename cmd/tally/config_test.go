@@ -18,7 +18,9 @@ func envOf(m map[string]string) func(string) string {
 
 func TestServeConfigPrecedence(t *testing.T) {
 	defaults := serveConfig{Addr: ":8080", Store: "sqlite:data/tally.db", MaxBody: 1 << 20, Sync: "full",
-		LogFormat: "text", ShutdownTimeout: 15 * time.Second}
+		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)
@@ -35,8 +37,9 @@ func TestServeConfigPrecedence(t *testing.T) {
 			name: "env over defaults",
 			env: map[string]string{"TALLY_ADDR": "127.0.0.1:9000", "TALLY_STORE": "/tmp/x.db", "TALLY_MAX_BODY": "512KiB",
 				"TALLY_SYNC": "normal", "TALLY_LOG_FORMAT": "json", "TALLY_SHUTDOWN_TIMEOUT": "3s"},
-			want: serveConfig{Addr: "127.0.0.1:9000", Store: "/tmp/x.db", MaxBody: 512 << 10, Sync: "normal",
-				LogFormat: "json", ShutdownTimeout: 3 * time.Second},
+			want: with(func(c *serveConfig) {
+				c.Addr, c.Store, c.MaxBody, c.Sync, c.LogFormat, c.ShutdownTimeout = "127.0.0.1:9000", "/tmp/x.db", 512<<10, "normal", "json", 3*time.Second
+			}),
 		},
 		{
 			name: "flags over env",
@@ -51,6 +54,15 @@ func TestServeConfigPrecedence(t *testing.T) {
 			args: []string{"--max-body", "2MiB"},
 			env:  map[string]string{"TALLY_MAX_BODY": "512KiB", "TALLY_LOG_FORMAT": "json"},
 			want: with(func(c *serveConfig) { c.MaxBody, c.LogFormat = 2<<20, "json" }),
+		},
+		{
+			name: "limits and keys",
+			args: []string{"--max-in-flight", "8", "--write-timeout", "10s", "--api-keys", "a, b,,"},
+			env:  map[string]string{"TALLY_MAX_BATCH_EVENTS": "500", "TALLY_MAX_BATCH_BYTES": "1MiB", "TALLY_AUTH_READS": "true"},
+			want: with(func(c *serveConfig) {
+				c.MaxInFlight, c.WriteTimeout, c.APIKeys = 8, 10*time.Second, []string{"a", "b"}
+				c.MaxBatchEvents, c.MaxBatchBytes, c.AuthReads = 500, 1<<20, true
+			}),
 		},
 		{
 			name: "empty env means unset",
@@ -85,6 +97,11 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "address without port", args: []string{"--addr", "localhost"}},
 		{name: "empty store", args: []string{"--store", " "}},
 		{name: "shutdown timeout", args: []string{"--shutdown-timeout", "-1s"}},
+		{name: "zero in-flight", args: []string{"--max-in-flight", "0"}},
+		{name: "bad timeout", env: map[string]string{"TALLY_READ_TIMEOUT": "soon"}},
+		{name: "auth reads without keys", args: []string{"--auth-reads", "true"}},
+		{name: "auth reads not a bool", args: []string{"--api-keys", "k", "--auth-reads", "yes"}},
+		{name: "missing keys file", args: []string{"--api-keys-file", "/nonexistent/keys"}},
 		{name: "unknown flag", args: []string{"--bogus"}},
 		{name: "stray argument", args: []string{"extra"}},
 	} {
@@ -127,14 +144,14 @@ func TestParseSize(t *testing.T) {
 
 func TestOpenStoreDiscard(t *testing.T) {
 	ctx := t.Context()
-	st, err := openStore(ctx, serveConfig{Store: "discard:"})
+	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil)
 	if err != nil {
 		t.Fatalf("openStore(discard:): %v", err)
 	}
 	if _, ok := st.(discard.Store); !ok {
 		t.Errorf("openStore(discard:) = %T, want discard.Store", st)
 	}
-	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}); !errors.As(err, new(usageError)) {
+	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil); !errors.As(err, new(usageError)) {
 		t.Errorf("openStore(discard:/tmp/x.db): got %v, want a usage error", err)
 	}
 }

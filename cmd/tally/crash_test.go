@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,7 +31,7 @@ var buildTally = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(dir, "tally")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
 })
@@ -67,7 +68,7 @@ func startProcess(t *testing.T, args ...string) *process {
 				addr <- rec.Addr
 			}
 			if !bytes.Contains(line, []byte(`"msg":"request"`)) {
-				p.logs.Write(append(line, '\n'))
+				_, _ = p.logs.Write(append(line, '\n'))
 			}
 		}
 	}()
@@ -75,7 +76,7 @@ func startProcess(t *testing.T, args ...string) *process {
 	case a := <-addr:
 		p.base = "http://" + a
 	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		t.Fatalf("server did not start:\n%s", p.logs)
 	}
 	return p
@@ -86,6 +87,7 @@ func startProcess(t *testing.T, args ...string) *process {
 type ledger struct {
 	mu       sync.Mutex
 	acked    map[tally.ID]bool // 201, or accepted in a bulk answer
+	order    []tally.ID        // acked, in the order acknowledged
 	deleted  map[tally.ID]bool // 204
 	inDoubt  map[tally.ID]bool // the process died before answering
 	rejected int
@@ -97,6 +99,15 @@ func (l *ledger) mark(m map[tally.ID]bool, ids ...tally.ID) {
 	for _, id := range ids {
 		m[id] = true
 	}
+}
+
+func (l *ledger) ack(ids ...tally.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		l.acked[id] = true
+	}
+	l.order = append(l.order, ids...)
 }
 
 // drive sends single creates, bulk creates and deletes from several workers
@@ -132,10 +143,10 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 						l.mark(l.inDoubt, e[0].ID)
 						return // the server is gone
 					}
-					io.Copy(io.Discard, resp.Body)
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					if resp.StatusCode == http.StatusCreated {
-						l.mark(l.acked, e[0].ID)
+						l.ack(e[0].ID)
 					}
 				case r < 8: // a batch
 					es := next(50)
@@ -161,7 +172,7 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 					case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
 						// No bulk endpoint in this build: single events only.
 					case err == nil && resp.StatusCode == http.StatusOK && res.Accepted == len(ids):
-						l.mark(l.acked, ids...)
+						l.ack(ids...)
 					default:
 						l.mu.Lock()
 						l.rejected++
@@ -171,11 +182,9 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 					l.mu.Lock()
 					var id tally.ID
 					var ok bool
-					for k := range l.acked {
-						if !l.deleted[k] && !l.inDoubt[k] {
-							id, ok = k, true
-							break
-						}
+					if len(l.order) > 0 {
+						id = l.order[rng.IntN(len(l.order))]
+						ok = !l.deleted[id] && !l.inDoubt[id]
 					}
 					if ok {
 						l.inDoubt[id] = true // until the answer comes
@@ -222,10 +231,12 @@ func TestCrashSafety(t *testing.T) {
 	}
 	l := &ledger{acked: map[tally.ID]bool{}, deleted: map[tally.ID]bool{}, inDoubt: map[tally.ID]bool{}}
 	const cycles = 10
+	checked := 0
 	for cycle := range cycles {
 		mode := []string{"full", "normal"}[cycle%2]
 		p := startProcess(t, "--store", store, "--sync", mode)
-		checkLedger(t, p, l, cycle)
+		checkLedger(t, p, l, cycle, checked, false, rng)
+		checked = len(l.order)
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { drive(p, l, g, stop, seed+uint64(cycle)); close(done) }()
@@ -238,7 +249,7 @@ func TestCrashSafety(t *testing.T) {
 		<-done
 	}
 	p := startProcess(t, "--store", store)
-	checkLedger(t, p, l, cycles)
+	checkLedger(t, p, l, cycles, checked, true, rng)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -256,34 +267,60 @@ func TestCrashSafety(t *testing.T) {
 	}
 }
 
-// checkLedger checks a freshly started server against everything the
-// previous ones acknowledged.
-func checkLedger(t *testing.T, p *process, l *ledger, cycle int) {
+// checkLedger checks a freshly started server against what the previous
+// ones acknowledged: every event acknowledged since the last check (those
+// closest to the crash), every deleted one, and a sample of older ones; or
+// everything, when all is set.
+func checkLedger(t *testing.T, p *process, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var lost, back []string
-	for id := range l.acked {
-		code := getStatus(t, p.base+"/event/"+id.String())
-		switch {
-		case l.inDoubt[id]:
-		case l.deleted[id] && code != http.StatusNotFound:
-			back = append(back, id.String())
-		case !l.deleted[id] && code != http.StatusOK:
-			lost = append(lost, fmt.Sprintf("%s (%d)", id, code))
+	ids := slices.Clone(l.order[since:])
+	if all {
+		ids = slices.Clone(l.order)
+	} else {
+		for range min(since, 1000) {
+			ids = append(ids, l.order[rng.IntN(since)])
+		}
+		for id := range l.deleted {
+			ids = append(ids, id)
 		}
 	}
+	var mu sync.Mutex
+	var lost, back []string
+	var wg sync.WaitGroup
+	work := make(chan tally.ID)
+	for range 8 {
+		wg.Go(func() {
+			for id := range work {
+				code := getStatus(p.base + "/event/" + id.String())
+				mu.Lock()
+				switch {
+				case l.inDoubt[id]:
+				case l.deleted[id] && code != http.StatusNotFound:
+					back = append(back, id.String())
+				case !l.deleted[id] && code != http.StatusOK:
+					lost = append(lost, fmt.Sprintf("%s (%d)", id, code))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
 	if len(lost) > 0 || len(back) > 0 {
 		t.Fatalf("after crash %d: %d acknowledged events lost %v; %d deleted events back %v\n%s",
 			cycle, len(lost), head(lost), len(back), head(back), p.logs)
 	}
 }
 
-func getStatus(t *testing.T, url string) int {
-	t.Helper()
+func getStatus(url string) int {
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatal(err)
+		return 0
 	}
 	resp.Body.Close()
 	return resp.StatusCode

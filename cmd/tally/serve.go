@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,22 +29,25 @@ import (
 // variables and validated before anything starts.
 type serveConfig struct {
 	Addr            string
-	Store           string // "sqlite:PATH" or a bare path
+	Store           string // "sqlite:PATH", a bare path, or a mongodb:// URI
 	MaxBody         int64  // bytes
 	Sync            string // SQLite synchronous mode: full or normal
 	LogFormat       string // text or json
 	ShutdownTimeout time.Duration
-}
 
-// Server limits. The write timeout bounds a whole response, so it is generous
-// enough for a large CSV report; slow clients are cut off by the read limits.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = time.Minute // a 10 MiB bulk body over a slow link
-	writeTimeout      = 2 * time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
-)
+	// Limits of the HTTP server and of the API.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int64
+	MaxBatchEvents                                            int
+	MaxBatchBytes                                             int64
+	MaxInFlight                                               int
+	MaxInFlightBytes                                          int64
+
+	// APIKeys, when set, guard writes (and reads with AuthReads). They are
+	// never logged.
+	APIKeys   []string
+	AuthReads bool
+}
 
 // envFlag registers a string flag whose default is the environment variable
 // env when set, so that a flag given on the command line wins over the
@@ -56,13 +61,31 @@ func envFlag(fs *flag.FlagSet, getenv func(string) string, p *string, name, env,
 
 // parseServeConfig reads serve's flags and environment and validates them.
 func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (serveConfig, error) {
-	var raw struct{ addr, store, maxBody, sync, logFormat, shutdown string }
+	var raw struct {
+		addr, store, maxBody, sync, logFormat, shutdown                          string
+		readHeader, read, write, idle, maxHeader                                 string
+		batchEvents, batchBytes, inFlight, inFlightBytes, keys, keysFile, authRd string
+	}
 	envFlag(fs, getenv, &raw.addr, "addr", "TALLY_ADDR", ":8080", "listen `address` (port 0 picks a free port)")
 	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH`, a bare path, a mongodb:// or mongodb+srv:// URI, or discard: (keeps nothing: a benchmarking aid, the ceiling of tally bench, never for data)")
 	envFlag(fs, getenv, &raw.maxBody, "max-body", "TALLY_MAX_BODY", "1MiB", "largest accepted request `size` (bytes, KiB, MiB, GiB)")
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
 	envFlag(fs, getenv, &raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on shutdown (a `duration`)")
+	envFlag(fs, getenv, &raw.readHeader, "read-header-timeout", "TALLY_READ_HEADER_TIMEOUT", "5s", "how long a client may take to send the request headers (a `duration`)")
+	// A 10 MiB bulk body over a slow link needs a while.
+	envFlag(fs, getenv, &raw.read, "read-timeout", "TALLY_READ_TIMEOUT", "1m", "how long a client may take to send a whole request (a `duration`)")
+	// Generous enough for a large CSV report.
+	envFlag(fs, getenv, &raw.write, "write-timeout", "TALLY_WRITE_TIMEOUT", "2m", "how long writing a whole response may take (a `duration`)")
+	envFlag(fs, getenv, &raw.idle, "idle-timeout", "TALLY_IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection stays open (a `duration`)")
+	envFlag(fs, getenv, &raw.maxHeader, "max-header-bytes", "TALLY_MAX_HEADER_BYTES", "64KiB", "largest accepted request header section (a `size`)")
+	envFlag(fs, getenv, &raw.batchEvents, "max-batch-events", "TALLY_MAX_BATCH_EVENTS", "10000", "most events in one POST /events (a `count`)")
+	envFlag(fs, getenv, &raw.batchBytes, "max-batch-bytes", "TALLY_MAX_BATCH_BYTES", "10MiB", "largest POST /events body, after decompression (a `size`)")
+	envFlag(fs, getenv, &raw.inFlight, "max-in-flight", "TALLY_MAX_IN_FLIGHT", "1024", "most requests served at once; more get 503 with Retry-After (a `count`)")
+	envFlag(fs, getenv, &raw.inFlightBytes, "max-in-flight-bytes", "TALLY_MAX_IN_FLIGHT_BYTES", "256MiB", "most request body bytes held at once; more get 503 with Retry-After (a `size`)")
+	envFlag(fs, getenv, &raw.keys, "api-keys", "TALLY_API_KEYS", "", "comma-separated API `keys`; when set, POST and DELETE need Authorization: Bearer <key>")
+	envFlag(fs, getenv, &raw.keysFile, "api-keys-file", "TALLY_API_KEYS_FILE", "", "a `file` of API keys, one a line (# starts a comment), added to --api-keys")
+	envFlag(fs, getenv, &raw.authRd, "auth-reads", "TALLY_AUTH_READS", "false", "require an API key for GET /event and /report too (true or false)")
 	if err := parseFlags(fs, args); err != nil {
 		return serveConfig{}, err
 	}
@@ -78,23 +101,90 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	if strings.TrimSpace(cfg.Store) == "" {
 		bad("store", "TALLY_STORE", "must not be empty")
 	}
-	var err error
-	if cfg.MaxBody, err = parseSize(raw.maxBody); err != nil {
-		bad("max-body", "TALLY_MAX_BODY", "%v", err)
-	}
 	if cfg.Sync != "full" && cfg.Sync != "normal" {
 		bad("sync", "TALLY_SYNC", "%q is not full or normal", cfg.Sync)
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		bad("log-format", "TALLY_LOG_FORMAT", "%q is not text or json", cfg.LogFormat)
 	}
-	if cfg.ShutdownTimeout, err = time.ParseDuration(raw.shutdown); err != nil || cfg.ShutdownTimeout <= 0 {
-		bad("shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "%q is not a positive duration", raw.shutdown)
+	duration := func(p *time.Duration, v, flag, env string) {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(flag, env, "%q is not a positive duration", v)
+		}
+		*p = d
+	}
+	duration(&cfg.ShutdownTimeout, raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT")
+	duration(&cfg.ReadHeaderTimeout, raw.readHeader, "read-header-timeout", "TALLY_READ_HEADER_TIMEOUT")
+	duration(&cfg.ReadTimeout, raw.read, "read-timeout", "TALLY_READ_TIMEOUT")
+	duration(&cfg.WriteTimeout, raw.write, "write-timeout", "TALLY_WRITE_TIMEOUT")
+	duration(&cfg.IdleTimeout, raw.idle, "idle-timeout", "TALLY_IDLE_TIMEOUT")
+	size := func(p *int64, v, flag, env string) {
+		n, err := parseSize(v)
+		if err != nil || n <= 0 {
+			bad(flag, env, "%q is not a positive size", v)
+		}
+		*p = n
+	}
+	size(&cfg.MaxBody, raw.maxBody, "max-body", "TALLY_MAX_BODY")
+	size(&cfg.MaxHeaderBytes, raw.maxHeader, "max-header-bytes", "TALLY_MAX_HEADER_BYTES")
+	size(&cfg.MaxBatchBytes, raw.batchBytes, "max-batch-bytes", "TALLY_MAX_BATCH_BYTES")
+	size(&cfg.MaxInFlightBytes, raw.inFlightBytes, "max-in-flight-bytes", "TALLY_MAX_IN_FLIGHT_BYTES")
+	count := func(p *int, v, flag, env string) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			bad(flag, env, "%q is not a positive count", v)
+		}
+		*p = n
+	}
+	count(&cfg.MaxBatchEvents, raw.batchEvents, "max-batch-events", "TALLY_MAX_BATCH_EVENTS")
+	count(&cfg.MaxInFlight, raw.inFlight, "max-in-flight", "TALLY_MAX_IN_FLIGHT")
+	for _, k := range strings.Split(raw.keys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			cfg.APIKeys = append(cfg.APIKeys, k)
+		}
+	}
+	if raw.keysFile != "" {
+		keys, err := readKeys(raw.keysFile)
+		if err != nil {
+			bad("api-keys-file", "TALLY_API_KEYS_FILE", "%v", err)
+		}
+		cfg.APIKeys = append(cfg.APIKeys, keys...)
+	}
+	switch raw.authRd {
+	case "true":
+		cfg.AuthReads = true
+		if len(cfg.APIKeys) == 0 {
+			bad("auth-reads", "TALLY_AUTH_READS", "needs API keys (--api-keys or --api-keys-file)")
+		}
+	case "false":
+	default:
+		bad("auth-reads", "TALLY_AUTH_READS", "%q is not true or false", raw.authRd)
 	}
 	if len(errs) > 0 {
 		return serveConfig{}, usageError{errors.Join(errs...)}
 	}
 	return cfg, nil
+}
+
+// readKeys reads one key a line; blank lines and lines starting with # are
+// skipped.
+func readKeys(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
@@ -112,7 +202,13 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 	}
 	logger := newLogger(cfg.LogFormat, c.stderr)
 
-	store, err := openStore(ctx, cfg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := api.NewStoreMetrics(reg)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, metrics.ObserveCommit)
 	if err != nil {
 		return err
 	}
@@ -124,7 +220,7 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 		}
 	}()
 
-	handler, err := newHandler(cfg, store, logger)
+	handler, err := newHandler(cfg, metrics.Instrument(store), logger, reg)
 	if err != nil {
 		return err
 	}
@@ -134,15 +230,16 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	addr := ln.Addr().String()
-	logger.Info("listening", "addr", addr, "store", redact(cfg.Store), "max_body", cfg.MaxBody)
+	logger.Info("listening", "addr", addr, "store", redact(cfg.Store), "max_body", cfg.MaxBody,
+		"api_keys", len(cfg.APIKeys), "auth_reads", cfg.AuthReads)
 	if c.ready != nil {
 		c.ready(addr)
 	}
@@ -176,12 +273,14 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 // bare path means SQLite, "mongodb://" and "mongodb+srv://" MongoDB, and
 // "discard:" the store that keeps nothing, only for measuring the HTTP path's
 // ceiling (tally bench).
-func openStore(ctx context.Context, cfg serveConfig) (tally.Store, error) {
+// observe, when not nil, is told of every write transaction of the SQLite
+// store (group commit sizes and durations).
+func openStore(ctx context.Context, cfg serveConfig, observe func(int, time.Duration)) (tally.Store, error) {
 	spec := cfg.Store
 	scheme, rest, ok := strings.Cut(spec, ":")
 	switch {
 	case ok && scheme == "sqlite":
-		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg.Sync)
+		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg.Sync, observe)
 	case ok && scheme == "discard":
 		if rest != "" {
 			return nil, usageError{fmt.Errorf("--store %q: discard takes no path (write discard:)", spec)}
@@ -198,15 +297,15 @@ func openStore(ctx context.Context, cfg serveConfig) (tally.Store, error) {
 		return nil, usageError{fmt.Errorf("--store: unsupported scheme %q (want sqlite:PATH, a path, a mongodb:// URI or discard:)", scheme)}
 	default:
 		// A bare path, which may hold a colon (a Windows drive letter, say).
-		return openSQLite(ctx, spec, cfg.Sync)
+		return openSQLite(ctx, spec, cfg.Sync, observe)
 	}
 }
 
-func openSQLite(ctx context.Context, path, sync string) (tally.Store, error) {
+func openSQLite(ctx context.Context, path, sync string, observe func(int, time.Duration)) (tally.Store, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--store: the SQLite path is empty")}
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: sync})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: sync, CommitObserver: observe})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -236,12 +335,15 @@ func redact(spec string) string {
 	return out
 }
 
-// newHandler builds the HTTP API over store, with the Go runtime and process
-// metrics next to the API's own on /metrics, and the dashboard at /.
-func newHandler(cfg serveConfig, store tally.Store, logger *slog.Logger) (http.Handler, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := api.NewHandler(api.Config{Store: store, MaxBody: cfg.MaxBody, Logger: logger, Registry: reg})
+// newHandler builds the HTTP API over store, with its metrics on reg, and
+// the dashboard at /.
+func newHandler(cfg serveConfig, store tally.Store, logger *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+	h, err := api.NewHandler(api.Config{
+		Store: store, Logger: logger, Registry: reg,
+		MaxBody: cfg.MaxBody, MaxBatchEvents: cfg.MaxBatchEvents, MaxBatchBytes: cfg.MaxBatchBytes,
+		MaxInFlight: cfg.MaxInFlight, MaxInFlightBytes: cfg.MaxInFlightBytes,
+		APIKeys: cfg.APIKeys, AuthReads: cfg.AuthReads,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func URI(tb testing.TB) string {
 			tb.Errorf("mongotest: drop %s: %v", db, err)
 			return
 		}
-		defer c.Disconnect(ctx)
+		defer func() { _ = c.Disconnect(ctx) }()
 		if err := c.Database(db).Drop(ctx); err != nil {
 			tb.Errorf("mongotest: drop %s: %v", db, err)
 		}
@@ -155,7 +155,7 @@ func startFerretDB() (*ferretDB, error) {
 	build := exec.Command("go", "build", "-C", filepath.Join(root, "tools", "ferretdb"), "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("build tools/ferretdb: %v\n%s", err, out)
+		return nil, fmt.Errorf("build tools/ferretdb: %w\n%s", err, out)
 	}
 
 	cmd := exec.Command(bin)
