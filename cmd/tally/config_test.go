@@ -20,7 +20,8 @@ func TestServeConfigPrecedence(t *testing.T) {
 	defaults := serveConfig{Addr: ":8080", Store: "sqlite:data/tally.db", MaxBody: 1 << 20, Sync: "full",
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20}
+		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
+		MemoryLimit: 192 << 20}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)
@@ -57,11 +58,12 @@ func TestServeConfigPrecedence(t *testing.T) {
 		},
 		{
 			name: "limits and keys",
-			args: []string{"--max-in-flight", "8", "--write-timeout", "10s", "--api-keys", "a, b,,"},
+			args: []string{"--max-in-flight", "8", "--write-timeout", "10s", "--api-keys", "a, b,,", "--memory-limit", "0", "--debug-addr", "127.0.0.1:6060"},
 			env:  map[string]string{"TALLY_MAX_BATCH_EVENTS": "500", "TALLY_MAX_BATCH_BYTES": "1MiB", "TALLY_AUTH_READS": "true"},
 			want: with(func(c *serveConfig) {
 				c.MaxInFlight, c.WriteTimeout, c.APIKeys = 8, 10*time.Second, []string{"a", "b"}
 				c.MaxBatchEvents, c.MaxBatchBytes, c.AuthReads = 500, 1<<20, true
+				c.MemoryLimit, c.DebugAddr = 0, "127.0.0.1:6060"
 			}),
 		},
 		{
@@ -98,6 +100,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "empty store", args: []string{"--store", " "}},
 		{name: "shutdown timeout", args: []string{"--shutdown-timeout", "-1s"}},
 		{name: "zero in-flight", args: []string{"--max-in-flight", "0"}},
+		{name: "bad memory limit", args: []string{"--memory-limit", "lots"}},
+		{name: "debug address without port", args: []string{"--debug-addr", "localhost"}},
 		{name: "bad timeout", env: map[string]string{"TALLY_READ_TIMEOUT": "soon"}},
 		{name: "auth reads without keys", args: []string{"--auth-reads", "true"}},
 		{name: "auth reads not a bool", args: []string{"--api-keys", "k", "--auth-reads", "yes"}},

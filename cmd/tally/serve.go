@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +36,10 @@ type serveConfig struct {
 	Sync            string // SQLite synchronous mode: full or normal
 	LogFormat       string // text or json
 	ShutdownTimeout time.Duration
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none).
+	MemoryLimit int64
+	// DebugAddr, when set, serves net/http/pprof there, apart from the API.
+	DebugAddr string
 
 	// Limits of the HTTP server and of the API.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
@@ -62,7 +68,7 @@ func envFlag(fs *flag.FlagSet, getenv func(string) string, p *string, name, env,
 // parseServeConfig reads serve's flags and environment and validates them.
 func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (serveConfig, error) {
 	var raw struct {
-		addr, store, maxBody, sync, logFormat, shutdown                          string
+		addr, store, maxBody, sync, logFormat, shutdown, memLimit, debugAddr     string
 		readHeader, read, write, idle, maxHeader                                 string
 		batchEvents, batchBytes, inFlight, inFlightBytes, keys, keysFile, authRd string
 	}
@@ -72,6 +78,8 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
 	envFlag(fs, getenv, &raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on shutdown (a `duration`)")
+	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "192MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
+	envFlag(fs, getenv, &raw.debugAddr, "debug-addr", "TALLY_DEBUG_ADDR", "", "`address` to serve /debug/pprof on, apart from the API (off when empty; keep it on loopback)")
 	envFlag(fs, getenv, &raw.readHeader, "read-header-timeout", "TALLY_READ_HEADER_TIMEOUT", "5s", "how long a client may take to send the request headers (a `duration`)")
 	// A 10 MiB bulk body over a slow link needs a while.
 	envFlag(fs, getenv, &raw.read, "read-timeout", "TALLY_READ_TIMEOUT", "1m", "how long a client may take to send a whole request (a `duration`)")
@@ -127,6 +135,15 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 		*p = n
 	}
 	size(&cfg.MaxBody, raw.maxBody, "max-body", "TALLY_MAX_BODY")
+	if raw.memLimit != "0" {
+		size(&cfg.MemoryLimit, raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT")
+	}
+	cfg.DebugAddr = raw.debugAddr
+	if cfg.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.DebugAddr); err != nil {
+			bad("debug-addr", "TALLY_DEBUG_ADDR", "%v", err)
+		}
+	}
 	size(&cfg.MaxHeaderBytes, raw.maxHeader, "max-header-bytes", "TALLY_MAX_HEADER_BYTES")
 	size(&cfg.MaxBatchBytes, raw.batchBytes, "max-batch-bytes", "TALLY_MAX_BATCH_BYTES")
 	size(&cfg.MaxInFlightBytes, raw.inFlightBytes, "max-in-flight-bytes", "TALLY_MAX_IN_FLIGHT_BYTES")
@@ -201,6 +218,18 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 		return helpOK(err)
 	}
 	logger := newLogger(cfg.LogFormat, c.stderr)
+	if cfg.MemoryLimit > 0 {
+		// The cube and filters are long-lived; without a limit the heap
+		// grows to twice them before each collection.
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -310,6 +339,25 @@ func openSQLite(ctx context.Context, path, sync string, observe func(int, time.D
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// serveDebug serves the runtime profiles on their own listener, so that they
+// are never reachable through the API's address.
+func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("debug listening", "addr", ln.Addr().String())
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
 
 // redact hides the password of a store URI, for logs. It does not use
