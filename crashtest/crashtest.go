@@ -1,0 +1,429 @@
+// Package crashtest is the crash-safety check every store runs through the
+// real binary: it starts tally serve on a store, drives concurrent single
+// and bulk creates and deletes, kills the process with SIGKILL at random
+// moments, restarts it, and checks that every acknowledged event is there,
+// no deleted one is back, and the rollups equal a recomputation from the raw
+// events (after tally repair, for a store without transactions).
+package crashtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/gen"
+)
+
+// Options describe one crash test.
+type Options struct {
+	Store  string // the --store setting
+	Cycles int    // kills; at least 10 for the contract's check
+	// ServeArgs returns extra serve flags for a cycle (e.g. --sync modes).
+	ServeArgs func(cycle int) []string
+	Batch     int // events per bulk request
+	// Exact says the store keeps raw events and rollups in one
+	// transaction, so verify must pass with no repair. Otherwise a crash
+	// between the two writes may leave cells off, which verify must find
+	// and repair must mend.
+	Exact bool
+	// Run bounds how long the server runs before each kill (a random time
+	// up to it, at least a fifth of it).
+	Run time.Duration
+}
+
+// Result counts what the run checked.
+type Result struct {
+	Acked, Deleted, InDoubt, Drifted int
+}
+
+// Binary builds the real tally binary once per test process, from the
+// module that holds the calling package.
+var Binary = sync.OnceValues(func() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "tally-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tally")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// moduleRoot walks up from the working directory (the package directory
+// under go test) to the directory holding cmd/tally.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "cmd", "tally", "main.go")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cmd/tally not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// syncBuffer is a bytes.Buffer the log reader may write while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is a tally serve running as a child process.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+	logs *syncBuffer
+}
+
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{logs: &syncBuffer{}}
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+			}
+			if !bytes.Contains(line, []byte(`"msg":"request"`)) {
+				_, _ = p.logs.Write(append(line, '\n'))
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Fatalf("server did not start:\n%s", p.logs)
+	}
+	return p
+}
+
+// ledger records what the server acknowledged, and what it may or may not
+// have done when the answer never came.
+type ledger struct {
+	mu       sync.Mutex
+	acked    map[tally.ID]bool // 201, or accepted in a bulk answer
+	order    []tally.ID        // acked, in the order acknowledged
+	deleted  map[tally.ID]bool // 204
+	inDoubt  map[tally.ID]bool // the process died before answering
+	rejected int
+}
+
+func (l *ledger) mark(m map[tally.ID]bool, ids ...tally.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		m[id] = true
+	}
+}
+
+func (l *ledger) ack(ids ...tally.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		l.acked[id] = true
+	}
+	l.order = append(l.order, ids...)
+}
+
+// drive sends single creates, bulk creates and deletes from several workers
+// until stop is closed.
+func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed uint64, batch int) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	var genMu sync.Mutex
+	next := func(n int) []tally.Event {
+		genMu.Lock()
+		defer genMu.Unlock()
+		out := make([]tally.Event, n)
+		for i := range out {
+			g.Next(&out[i])
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch r := rng.IntN(10); {
+				case r < 6: // one event
+					e := next(1)
+					body := gen.AppendJSON(nil, &e[0])
+					resp, err := client.Post(p.base+"/event", "application/json", bytes.NewReader(body))
+					if err != nil {
+						l.mark(l.inDoubt, e[0].ID)
+						return // the server is gone
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusCreated {
+						l.ack(e[0].ID)
+					}
+				case r < 8: // a batch
+					es := next(batch)
+					body := []byte{'['}
+					ids := make([]tally.ID, len(es))
+					for i := range es {
+						if i > 0 {
+							body = append(body, ',')
+						}
+						body = gen.AppendJSON(body, &es[i])
+						ids[i] = es[i].ID
+					}
+					body = append(body, ']')
+					resp, err := client.Post(p.base+"/events", "application/json", bytes.NewReader(body))
+					if err != nil {
+						l.mark(l.inDoubt, ids...)
+						return
+					}
+					var res struct{ Accepted int }
+					err = json.NewDecoder(resp.Body).Decode(&res)
+					resp.Body.Close()
+					switch {
+					case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+						// No bulk endpoint in this build: single events only.
+					case err == nil && resp.StatusCode == http.StatusOK && res.Accepted == len(ids):
+						l.ack(ids...)
+					default:
+						l.mu.Lock()
+						l.rejected++
+						l.mu.Unlock()
+					}
+				default: // delete an acknowledged event
+					l.mu.Lock()
+					var id tally.ID
+					var ok bool
+					if len(l.order) > 0 {
+						id = l.order[rng.IntN(len(l.order))]
+						ok = !l.deleted[id] && !l.inDoubt[id]
+					}
+					if ok {
+						l.inDoubt[id] = true // until the answer comes
+					}
+					l.mu.Unlock()
+					if !ok {
+						continue
+					}
+					req, _ := http.NewRequest(http.MethodDelete, p.base+"/event/"+id.String(), nil)
+					resp, err := client.Do(req)
+					if err != nil {
+						return
+					}
+					resp.Body.Close()
+					l.mu.Lock()
+					if resp.StatusCode == http.StatusNoContent {
+						l.deleted[id] = true
+						delete(l.inDoubt, id)
+					}
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Run runs the crash test and returns what it checked.
+func Run(t *testing.T, o Options) Result {
+	t.Helper()
+	if o.Cycles == 0 {
+		o.Cycles = 10
+	}
+	if o.Batch == 0 {
+		o.Batch = 50
+	}
+	if o.Run == 0 {
+		o.Run = time.Second
+	}
+	seed := rand.Uint64()
+	t.Logf("crash test seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	g, err := gen.New(gen.Config{Days: 30, PerDay: 1_000_000, Seed: int64(seed >> 1), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := func(cycle int) []string {
+		a := []string{"--store", o.Store}
+		if o.ServeArgs != nil {
+			a = append(a, o.ServeArgs(cycle)...)
+		}
+		return a
+	}
+	l := &ledger{acked: map[tally.ID]bool{}, deleted: map[tally.ID]bool{}, inDoubt: map[tally.ID]bool{}}
+	checked := 0
+	for cycle := range o.Cycles {
+		p := startProcess(t, args(cycle)...)
+		checkLedger(t, p, l, cycle, checked, false, rng)
+		checked = len(l.order)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { drive(p, l, g, stop, seed+uint64(cycle), o.Batch); close(done) }()
+		time.Sleep(o.Run/5 + time.Duration(rng.Int64N(int64(o.Run*4/5))))
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.cmd.Wait()
+		close(stop)
+		<-done
+	}
+	p := startProcess(t, args(o.Cycles)...)
+	checkLedger(t, p, l, o.Cycles, checked, true, rng)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("graceful stop: %v\n%s", err, p.logs)
+	}
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Result{Acked: len(l.acked), Deleted: len(l.deleted), InDoubt: len(l.inDoubt)}
+	out, err := exec.Command(bin, "verify", "--store", o.Store).CombinedOutput()
+	switch {
+	case err == nil:
+	case o.Exact:
+		t.Errorf("tally verify after %d crashes: %v\n%s", o.Cycles, err, out)
+	default:
+		res.Drifted = strings.Count(string(out), "\n") - 2 // the header and the summary
+		if out, err := exec.Command(bin, "repair", "--store", o.Store).CombinedOutput(); err != nil {
+			t.Fatalf("tally repair: %v\n%s", err, out)
+		}
+		if out, err := exec.Command(bin, "verify", "--store", o.Store).CombinedOutput(); err != nil {
+			t.Errorf("tally verify after repair: %v\n%s", err, out)
+		}
+	}
+	t.Logf("%d crashes survived: %d events acknowledged, %d deleted, %d in doubt, %d cells repaired",
+		o.Cycles, res.Acked, res.Deleted, res.InDoubt, res.Drifted)
+	if res.Acked == 0 {
+		t.Error("no write was acknowledged: the test checked nothing")
+	}
+	return res
+}
+
+// checkLedger checks a freshly started server against what the previous
+// ones acknowledged: every event acknowledged since the last check (those
+// closest to the crash), every deleted one, and a sample of older ones; or
+// everything, when all is set.
+func checkLedger(t *testing.T, p *process, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := slices.Clone(l.order[since:])
+	if all {
+		ids = slices.Clone(l.order)
+	} else {
+		for range min(since, 1000) {
+			ids = append(ids, l.order[rng.IntN(since)])
+		}
+		for id := range l.deleted {
+			ids = append(ids, id)
+		}
+	}
+	var mu sync.Mutex
+	var lost, back []string
+	var wg sync.WaitGroup
+	work := make(chan tally.ID)
+	for range 8 {
+		wg.Go(func() {
+			for id := range work {
+				code := getStatus(p.base + "/event/" + id.String())
+				mu.Lock()
+				switch {
+				case l.inDoubt[id]:
+				case l.deleted[id] && code != http.StatusNotFound:
+					back = append(back, id.String())
+				case !l.deleted[id] && code != http.StatusOK:
+					lost = append(lost, fmt.Sprintf("%s (%d)", id, code))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if len(lost) > 0 || len(back) > 0 {
+		t.Fatalf("after crash %d: %d acknowledged events lost %v; %d deleted events back %v\n%s",
+			cycle, len(lost), head(lost), len(back), head(back), p.logs)
+	}
+}
+
+func getStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func head(s []string) string {
+	if len(s) > 5 {
+		s = s[:5]
+	}
+	return strings.Join(s, ", ")
+}
