@@ -26,7 +26,7 @@ func Queries(end time.Time) []Query {
 	return append(qs,
 		Query{Name: "tz-hour", Params: url.Values{
 			"group_by": {"date device_type"}, "granularity": {"hour"}, "tz": {"America/New_York"},
-			"start_date": {day(2)}, "end_date": {day(0)}, "limit": {"200"},
+			"start_date": {day(1)}, "end_date": {day(0)}, "limit": {"200"},
 		}},
 		Query{Name: "top-clients", Params: url.Values{
 			"group_by": {"client"}, "order_by": {"-count"}, "start_date": {day(7)}, "limit": {"10"},

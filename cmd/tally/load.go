@@ -26,7 +26,7 @@ func parseLoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "bound on each request")
 	envFlag(fs, getenv, &cfg.APIKey, "api-key", "TALLY_API_KEY", "", "API `key` sent as a bearer token, for a server with API keys")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the events; 0: from the clock, so that repeated runs against one store create new ids")
-	fs.IntVar(&cfg.Days, "days", 30, "the events fall on this many UTC `days` before today")
+	fs.IntVar(&cfg.Days, "days", 7, "the events fall on this many UTC `days` before today (see README: Load and soak)")
 	fs.Float64Var(&cfg.RSSFactor, "rss-factor", 1.2, "memory is flat when the end's RSS ≤ the RSS after warm-up × this `factor` + --rss-slack")
 	fs.StringVar(&slack, "rss-slack", "16MiB", "the `size` added to the memory bound (0 for none)")
 	fs.StringVar(&cfg.Dir, "dir", "", "parent `folder` of the temporary store (default: the system's temporary folder)")
