@@ -69,6 +69,13 @@ func mustPass(t *testing.T, cfg load.Config) *load.Result {
 			t.Errorf("table lacks a row for %s:\n%s", rs.Op.Route(), table.String())
 		}
 	}
+	asked := 0
+	for _, q := range res.Reports {
+		asked += q.Requests
+	}
+	if n := res.Routes[load.OpReport].Requests; asked != n || len(res.Reports) != len(res.Queries) {
+		t.Errorf("%d reports over %d queries, want the %d of GET /report over %d", asked, len(res.Reports), n, len(res.Queries))
+	}
 	if res.Events.CreatedSingle == 0 || res.Events.CreatedBulk == 0 || res.Events.Deleted == 0 {
 		t.Errorf("events %+v: want single and bulk creates and deletes", res.Events)
 	}

@@ -23,10 +23,11 @@ type Result struct {
 	Started bool // the run started the server itself
 	Elapsed time.Duration
 
-	Routes []RouteStats // one per operation, in table order
-	Errors []ErrorCount // by status, then route
-	RSS    RSS          // bytes; all 0 when unmeasured
-	Events EventCounts
+	Routes  []RouteStats // one per operation, in table order
+	Reports []QueryStats // one per query of Queries
+	Errors  []ErrorCount // by status, then route
+	RSS     RSS          // bytes; all 0 when unmeasured
+	Events  EventCounts
 
 	// CountBefore and CountAfter are a default report's totals.count before
 	// and after the traffic; CountErr is why the latter is missing.
@@ -43,6 +44,14 @@ type RouteStats struct {
 	Requests int // all sent, failures included
 	Errors   int
 	Latency  bench.Latencies
+	Max      time.Duration
+}
+
+// QueryStats is one report query's share of GET /report.
+type QueryStats struct {
+	Name     string
+	Requests int
+	Latency  bench.Latencies // of the answered ones
 	Max      time.Duration
 }
 
@@ -83,6 +92,19 @@ func (r *Result) merge(workers []*worker) {
 			rs.Max = lat[len(lat)-1]
 		}
 		r.Routes = append(r.Routes, rs)
+	}
+	for i, q := range r.Queries {
+		qs := QueryStats{Name: q.Name}
+		var lat []time.Duration
+		for _, w := range workers {
+			qs.Requests += w.qn[i]
+			lat = append(lat, w.qlat[i]...)
+		}
+		qs.Latency = bench.Summarize(lat)
+		if len(lat) > 0 {
+			qs.Max = lat[len(lat)-1]
+		}
+		r.Reports = append(r.Reports, qs)
 	}
 	for _, w := range workers {
 		for k, n := range w.errs {
@@ -287,6 +309,18 @@ func WriteTable(w io.Writer, r *Result) error {
 			float64(rs.Requests)/secs, ms(rs.Latency.P50), ms(rs.Latency.P99), ms(rs.Max), count(int64(rs.Errors)))
 	}
 	fmt.Fprintf(&b, "| all | %s | %.0f | | | | %s |\n", count(int64(all)), float64(all)/secs, count(int64(bad)))
+
+	if len(r.Reports) > 0 {
+		b.WriteString("\n| GET /report query | requests | p50 | p99 | max | parameters |\n|---|--:|--:|--:|--:|---|\n")
+		for i, q := range r.Reports {
+			params := ""
+			if i < len(r.Queries) {
+				params = "`" + r.Queries[i].Params.Encode() + "`"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", q.Name, count(int64(q.Requests)),
+				ms(q.Latency.P50), ms(q.Latency.P99), ms(q.Max), params)
+		}
+	}
 
 	if len(r.Errors) == 0 {
 		b.WriteString("\nerrors by status: none\n")

@@ -28,6 +28,8 @@ func passing() *load.Result {
 		Events:      load.EventCounts{CreatedSingle: 500, CreatedBulk: 5000, Deleted: 300},
 		RSS:         load.RSS{Start: 20 * mib, Warm: 50 * mib, End: 60 * mib, Peak: 70 * mib},
 	}
+	r.Queries = load.Queries(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))[:1]
+	r.Reports = []load.QueryStats{{Name: "Q1", Requests: 100, Latency: bench.Latencies{N: 100, P50: 2 * time.Millisecond, P99: 20 * time.Millisecond}, Max: 25 * time.Millisecond}}
 	for _, op := range load.Ops() {
 		r.Routes = append(r.Routes, load.RouteStats{Op: op, Requests: 100,
 			Latency: bench.Latencies{N: 100, P50: time.Millisecond, P99: 9 * time.Millisecond}, Max: 12 * time.Millisecond})
@@ -161,6 +163,7 @@ func TestWriteTable(t *testing.T) {
 		"| GET /event/{id} | 100 |",
 		"| all | 500 | 50 |",
 		"| 503 | GET /report | 2 |",
+		"| Q1 | 100 | 2.00 ms | 20.0 ms | 25.0 ms |",
 		"5,500 created (500 single, 5,000 in bulk; 550/s), 300 deleted; totals.count 1,000 before, 6,200 after",
 		"| VmRSS | 20.0 MiB | 50.0 MiB | 60.0 MiB | 70.0 MiB |",
 		"- RSS flat: ok (end 60.0 MiB ≤ after warm-up 50.0 MiB × 1.2 + 16.0 MiB = 76.0 MiB)",

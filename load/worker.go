@@ -56,6 +56,8 @@ type worker struct {
 	n                                  [numOps]int
 	lat                                [numOps][]time.Duration
 	errs                               map[errKey]int
+	qn                                 []int             // reports asked, per query
+	qlat                               [][]time.Duration // latencies of the answered ones
 	createdSingle, createdBulk         int64
 	deleted                            int64
 	uncertainCreates, uncertainDeletes int64 // writes that got no clear answer
@@ -75,6 +77,8 @@ func newWorker(cfg Config, i int, client *http.Client, base string, queries []Qu
 		rng:  rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i))),
 		span: int64(cfg.Days) * int64(24*time.Hour/time.Millisecond),
 		errs: make(map[errKey]int),
+		qn:   make([]int, len(queries)),
+		qlat: make([][]time.Duration, len(queries)),
 	}, nil
 }
 
@@ -98,7 +102,7 @@ func (w *worker) run(ctx context.Context, deadline time.Time) {
 			}
 			w.delete(ctx, id)
 		case OpReport:
-			w.report(ctx, &w.queries[w.rng.IntN(len(w.queries))])
+			w.report(ctx, w.rng.IntN(len(w.queries)))
 		case OpGet:
 			id, ok := w.pools.gets.pick(w.rng)
 			if !ok {
@@ -206,9 +210,11 @@ func (w *worker) get(ctx context.Context, id tally.ID) {
 	w.ok(OpGet, d)
 }
 
-func (w *worker) report(ctx context.Context, q *Query) {
+func (w *worker) report(ctx context.Context, i int) {
+	q := &w.queries[i]
 	path := "/report?" + q.Params.Encode()
 	status, d, err := w.send(ctx, http.MethodGet, path, nil, "")
+	w.qn[i]++
 	if status != http.StatusOK {
 		w.fail(OpReport, status, err)
 		return
@@ -222,6 +228,7 @@ func (w *worker) report(ctx context.Context, q *Query) {
 		return
 	}
 	w.ok(OpReport, d)
+	w.qlat[i] = append(w.qlat[i], d)
 }
 
 // send makes one request and reads the whole answer into w.answer. Its
