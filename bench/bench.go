@@ -148,13 +148,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 }
 
 func runCeiling(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (Ingest, int64, error) {
-	srv, err := startServer(ctx, cfg.Binary, "discard:", "", filepath.Join(dir, "discard.log"))
+	srv, err := StartServer(ctx, cfg.Binary, "discard:", "", filepath.Join(dir, "discard.log"))
 	if err != nil {
 		return Ingest{}, 0, err
 	}
 	in, err := measureIngest(ctx, cfg, srv.URL, logf)
 	rss := srv.PeakRSS()
-	return in, rss, errors.Join(err, srv.stop())
+	return in, rss, errors.Join(err, srv.Stop())
 }
 
 func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(string, ...any)) (sr SizeResult, err error) {
@@ -163,13 +163,13 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 		return sr, err
 	}
 	dbPath := filepath.Join(sdir, "tally.db")
-	srv, err := startServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve.log"))
+	srv, err := StartServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve.log"))
 	if err != nil {
 		return sr, err
 	}
 	defer func() {
 		sr.PeakRSS = srv.PeakRSS()
-		err = errors.Join(err, srv.stop())
+		err = errors.Join(err, srv.Stop())
 	}()
 
 	g, err := gen.New(gen.Config{Days: cfg.Days, PerDay: n / cfg.Days, Seed: cfg.Seed, Now: cfg.End})

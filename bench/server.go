@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// server is a `tally serve` child process.
-type server struct {
+// Server is a `tally serve` child process.
+type Server struct {
 	cmd  *exec.Cmd
 	URL  string // http://127.0.0.1:PORT
 	log  string // its log file
@@ -37,10 +37,11 @@ const (
 	sampleEvery  = 250 * time.Millisecond
 )
 
-// startServer runs binary as `serve` on a free loopback port over store,
+// StartServer runs binary as `serve` on a free loopback port over store,
 // logging to logPath, and returns once it listens. The port comes from the
-// server's own "listening" log line, so serve needs no flag for it.
-func startServer(ctx context.Context, binary, store, sync, logPath string) (*server, error) {
+// server's own "listening" log line, so serve needs no flag for it. The
+// caller must Stop it.
+func StartServer(ctx context.Context, binary, store, sync, logPath string) (*Server, error) {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--store", store, "--log-format", "json"}
 	if sync != "" {
 		args = append(args, "--sync", sync)
@@ -60,7 +61,7 @@ func startServer(ctx context.Context, binary, store, sync, logPath string) (*ser
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
-	s := &server{cmd: cmd, log: logPath, done: make(chan struct{}), stopSample: make(chan struct{})}
+	s := &Server{cmd: cmd, log: logPath, done: make(chan struct{}), stopSample: make(chan struct{})}
 
 	addr := make(chan string, 1)
 	go func() {
@@ -107,7 +108,7 @@ func startServer(ctx context.Context, binary, store, sync, logPath string) (*ser
 
 // sample keeps the highest resident set size seen until stopSample closes:
 // VmHWM already holds the kernel's peak, the samples are a check on it.
-func (s *server) sample() {
+func (s *Server) sample() {
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
@@ -122,8 +123,8 @@ func (s *server) sample() {
 	}
 }
 
-func (s *server) notePeak() {
-	st, err := readProcStatus(s.cmd.Process.Pid)
+func (s *Server) notePeak() {
+	st, err := ReadProcStatus(s.cmd.Process.Pid)
 	if err != nil {
 		return
 	}
@@ -139,14 +140,17 @@ func (s *server) notePeak() {
 
 // PeakRSS returns the server's peak resident set size in bytes so far, 0
 // where /proc is not available.
-func (s *server) PeakRSS() int64 {
+func (s *Server) PeakRSS() int64 {
 	s.notePeak()
 	return s.peak.Load()
 }
 
-// stop asks the server to shut down (SIGTERM, as an operator would) and
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Stop asks the server to shut down (SIGTERM, as an operator would) and
 // waits for it; a server that does not stop in time is killed.
-func (s *server) stop() error {
+func (s *Server) Stop() error {
 	close(s.stopSample)
 	s.sampled.Wait()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
@@ -165,13 +169,14 @@ func (s *server) stop() error {
 	return nil
 }
 
-func (s *server) kill() {
+func (s *Server) kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 }
 
-// readProcStatus reads the kB fields of /proc/PID/status, in bytes.
-func readProcStatus(pid int) (map[string]int64, error) {
+// ReadProcStatus reads the kB fields of /proc/PID/status (VmRSS, VmHWM,
+// RssAnon…), in bytes.
+func ReadProcStatus(pid int) (map[string]int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return nil, err

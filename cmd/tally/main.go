@@ -1,6 +1,6 @@
 // Command tally serves the Tally event and report API and talks to it: serve
 // runs the server, gen generates synthetic events (to stdout or a server),
-// report prints a server's aggregated report.
+// report prints a server's aggregated report, bench and load measure it.
 package main
 
 import (
@@ -61,6 +61,7 @@ Commands:
   gen      generate synthetic events as NDJSON, or post them to a server
   report   print a running server's aggregated report
   bench    run the reproducible benchmark and append its table to BENCHMARKS.md
+  load     send mixed traffic for a while and judge errors, consistency and memory
   verify   check the stored rollups against the raw events
   repair   rebuild the stored rollups from the raw events
   healthcheck  exit 0 when a local server is alive (for container health checks)
@@ -95,6 +96,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.report(ctx, rest)
 	case "bench":
 		return c.bench(ctx, rest)
+	case "load":
+		return c.load(ctx, rest)
 	case "verify":
 		return c.check(ctx, rest, false)
 	case "repair":
