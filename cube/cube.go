@@ -239,7 +239,9 @@ func (d *day) merge() {
 		}
 	}
 	d.base = merged
-	clear(d.extra)
+	// A new map rather than clear: a cleared map keeps its peak size, which
+	// across 90 days of heavy ingest held ~16 MiB of empty buckets.
+	d.extra = make(map[key]agg)
 	d.dirty = false
 }
 

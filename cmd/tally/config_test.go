@@ -21,7 +21,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
-		MemoryLimit: 192 << 20}
+		MemoryLimit: 150 << 20}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)

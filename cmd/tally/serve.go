@@ -78,7 +78,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
 	envFlag(fs, getenv, &raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on shutdown (a `duration`)")
-	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "192MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
+	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "150MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
 	envFlag(fs, getenv, &raw.debugAddr, "debug-addr", "TALLY_DEBUG_ADDR", "", "`address` to serve /debug/pprof on, apart from the API (off when empty; keep it on loopback)")
 	envFlag(fs, getenv, &raw.readHeader, "read-header-timeout", "TALLY_READ_HEADER_TIMEOUT", "5s", "how long a client may take to send the request headers (a `duration`)")
 	// A 10 MiB bulk body over a slow link needs a while.
