@@ -19,7 +19,7 @@ func parseLoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string
 	fs.StringVar(&cfg.URL, "url", "", "base `URL` of a running server on this machine (default: start this binary's server on a temporary SQLite store)")
 	fs.IntVar(&cfg.Pid, "pid", 0, "process `id` of the --url server, to sample its memory from /proc (default: memory unmeasured)")
 	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "how long traffic is sent")
-	fs.DurationVar(&cfg.Warmup, "warmup", 10*time.Second, "when the \"after warm-up\" memory is read, from the start of the traffic")
+	fs.DurationVar(&cfg.Warmup, "warmup", 20*time.Second, "when the \"after warm-up\" memory is read, from the start of the traffic")
 	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent keep-alive `clients`")
 	fs.StringVar(&mix, "mix", load.DefaultMix.String(), "`weights` of the operations: create (POST /event), bulk (POST /events), delete, report, get (GET /event/{id})")
 	fs.IntVar(&cfg.BulkSize, "bulk", 500, "`events` per POST /events")

@@ -15,7 +15,7 @@ import (
 
 func TestLoadConfig(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	defaults := load.Config{Duration: time.Minute, Warmup: 10 * time.Second, Timeout: 10 * time.Second, Clients: 32,
+	defaults := load.Config{Duration: time.Minute, Warmup: 20 * time.Second, Timeout: 10 * time.Second, Clients: 32,
 		Mix: load.DefaultMix, BulkSize: 500, Seed: now.UnixNano(), Now: now, Days: 7, RSSFactor: 1.2, RSSSlack: 16 << 20}
 	with := func(f func(*load.Config)) load.Config {
 		c := defaults
