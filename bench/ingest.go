@@ -120,23 +120,9 @@ type bulkAnswer struct {
 }
 
 func postBatch(ctx context.Context, client *http.Client, url string, body []byte, n int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	answer, err := post(ctx, client, url, "POST /events", body, http.StatusOK)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("POST /events: %w", err)
-	}
-	answer, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return fmt.Errorf("POST /events: reading the answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /events: %s: %s", resp.Status, short(answer))
 	}
 	var a bulkAnswer
 	if err := json.Unmarshal(answer, &a); err != nil {
@@ -209,25 +195,32 @@ func postSingles(ctx context.Context, base string, g *gen.Generator, clients int
 }
 
 func postEvent(ctx context.Context, client *http.Client, url string, body []byte) error {
+	_, err := post(ctx, client, url, "POST /event", body, http.StatusCreated)
+	return err
+}
+
+// post sends a JSON body and returns the answer's body, or an error naming
+// what (e.g. "POST /events") unless the status is want.
+func post(ctx context.Context, client *http.Client, url, what string, body []byte, want int) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("POST /event: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return fmt.Errorf("POST /event: reading the answer: %w", err)
+		return nil, fmt.Errorf("%s: reading the answer: %w", what, err)
 	}
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST /event: %s: %s", resp.Status, short(answer))
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s: %s: %s", what, resp.Status, short(answer))
 	}
-	return nil
+	return answer, nil
 }
 
 // short returns the start of an answer, for error messages.

@@ -283,8 +283,11 @@ func mark(ok bool) string {
 }
 
 // count writes n with thousands separators.
-func count(n int) string {
-	s := strconv.Itoa(n)
+func count(n int) string { return Thousands(int64(n)) }
+
+// Thousands writes n with thousands separators, for tables.
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	var b strings.Builder

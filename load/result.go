@@ -305,10 +305,10 @@ func WriteTable(w io.Writer, r *Result) error {
 	for _, rs := range r.Routes {
 		all += rs.Requests
 		bad += rs.Errors
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s |\n", rs.Op.Route(), count(int64(rs.Requests)),
-			float64(rs.Requests)/secs, ms(rs.Latency.P50), ms(rs.Latency.P99), ms(rs.Max), count(int64(rs.Errors)))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %s |\n", rs.Op.Route(), bench.Thousands(int64(rs.Requests)),
+			float64(rs.Requests)/secs, ms(rs.Latency.P50), ms(rs.Latency.P99), ms(rs.Max), bench.Thousands(int64(rs.Errors)))
 	}
-	fmt.Fprintf(&b, "| all | %s | %.0f | | | | %s |\n", count(int64(all)), float64(all)/secs, count(int64(bad)))
+	fmt.Fprintf(&b, "| all | %s | %.0f | | | | %s |\n", bench.Thousands(int64(all)), float64(all)/secs, bench.Thousands(int64(bad)))
 
 	if len(r.Reports) > 0 {
 		b.WriteString("\n| GET /report query | requests | p50 | p99 | max | parameters |\n|---|--:|--:|--:|--:|---|\n")
@@ -317,7 +317,7 @@ func WriteTable(w io.Writer, r *Result) error {
 			if i < len(r.Queries) {
 				params = "`" + r.Queries[i].Params.Encode() + "`"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", q.Name, count(int64(q.Requests)),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", q.Name, bench.Thousands(int64(q.Requests)),
 				ms(q.Latency.P50), ms(q.Latency.P99), ms(q.Max), params)
 		}
 	}
@@ -327,21 +327,21 @@ func WriteTable(w io.Writer, r *Result) error {
 	} else {
 		b.WriteString("\n| status | route | count |\n|---|---|--:|\n")
 		for _, e := range r.Errors {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", e.Status, e.Route, count(int64(e.N)))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", e.Status, e.Route, bench.Thousands(int64(e.N)))
 		}
 	}
 
 	ev := r.Events
-	fmt.Fprintf(&b, "\nevents: %s created (%s single, %s in bulk; %s/s), %s deleted", count(ev.Created()),
-		count(ev.CreatedSingle), count(ev.CreatedBulk), count(int64(float64(ev.Created())/secs)), count(ev.Deleted))
+	fmt.Fprintf(&b, "\nevents: %s created (%s single, %s in bulk; %s/s), %s deleted", bench.Thousands(ev.Created()),
+		bench.Thousands(ev.CreatedSingle), bench.Thousands(ev.CreatedBulk), bench.Thousands(int64(float64(ev.Created())/secs)), bench.Thousands(ev.Deleted))
 	if ev.UncertainCreates+ev.UncertainDeletes > 0 {
-		fmt.Fprintf(&b, ", unanswered: %s creates, %s deletes", count(ev.UncertainCreates), count(ev.UncertainDeletes))
+		fmt.Fprintf(&b, ", unanswered: %s creates, %s deletes", bench.Thousands(ev.UncertainCreates), bench.Thousands(ev.UncertainDeletes))
 	}
-	fmt.Fprintf(&b, "; totals.count %s before, ", count(r.CountBefore))
+	fmt.Fprintf(&b, "; totals.count %s before, ", bench.Thousands(r.CountBefore))
 	if r.CountErr != nil {
 		b.WriteString("unknown after\n")
 	} else {
-		fmt.Fprintf(&b, "%s after\n", count(r.CountAfter))
+		fmt.Fprintf(&b, "%s after\n", bench.Thousands(r.CountAfter))
 	}
 
 	if r.RSS.Start > 0 {
@@ -351,24 +351,6 @@ func WriteTable(w io.Writer, r *Result) error {
 	fmt.Fprintf(&b, "\n%s\n", r.Verdict())
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// count writes n with thousands separators.
-func count(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // ms writes a latency in milliseconds, with more digits when small.
