@@ -96,10 +96,10 @@ func StartServer(ctx context.Context, binary, store, sync, logPath string) (*Ser
 		}
 		return nil, fmt.Errorf("server exited before listening (%w): %s", s.err, logTail(logPath))
 	case <-timer.C:
-		s.kill()
+		s.Kill()
 		return nil, fmt.Errorf("server did not listen within %v: %s", startTimeout, logTail(logPath))
 	case <-ctx.Done():
-		s.kill()
+		s.Kill()
 		return nil, ctx.Err()
 	}
 	s.sampled.Go(s.sample)
@@ -154,13 +154,13 @@ func (s *Server) Stop() error {
 	close(s.stopSample)
 	s.sampled.Wait()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.kill()
+		s.Kill()
 		return fmt.Errorf("stopping server: %w", err)
 	}
 	select {
 	case <-s.done:
 	case <-time.After(stopTimeout):
-		s.kill()
+		s.Kill()
 		return fmt.Errorf("server did not stop within %v: %s", stopTimeout, logTail(s.log))
 	}
 	if s.err != nil {
@@ -169,10 +169,14 @@ func (s *Server) Stop() error {
 	return nil
 }
 
-func (s *Server) kill() {
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 }
+
+// LogTail returns the last lines of the server's log, for error messages.
+func (s *Server) LogTail() string { return logTail(s.log) }
 
 // ReadProcStatus reads the kB fields of /proc/PID/status (VmRSS, VmHWM,
 // RssAnon…), in bytes.

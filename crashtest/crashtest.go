@@ -7,7 +7,6 @@
 package crashtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -21,11 +20,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/bench"
 	"github.com/tallyhq/tally/gen"
 )
 
@@ -33,9 +32,9 @@ import (
 type Options struct {
 	Store  string // the --store setting
 	Cycles int    // kills; at least 10 for the contract's check
-	// ServeArgs returns extra serve flags for a cycle (e.g. --sync modes).
-	ServeArgs func(cycle int) []string
-	Batch     int // events per bulk request
+	// Sync returns the --sync mode for a cycle ("" for the default).
+	Sync  func(cycle int) string
+	Batch int // events per bulk request
 	// Exact says the store keeps raw events and rollups in one
 	// transaction, so verify must pass with no repair. Otherwise a crash
 	// between the two writes may leave cells off, which verify must find
@@ -90,70 +89,6 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer the log reader may write while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// process is a tally serve running as a child process.
-type process struct {
-	cmd  *exec.Cmd
-	base string
-	logs *syncBuffer
-}
-
-func startProcess(t *testing.T, args ...string) *process {
-	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{logs: &syncBuffer{}}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Bytes()
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-			}
-			if !bytes.Contains(line, []byte(`"msg":"request"`)) {
-				_, _ = p.logs.Write(append(line, '\n'))
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Fatalf("server did not start:\n%s", p.logs)
-	}
-	return p
-}
-
 // ledger records what the server acknowledged, and what it may or may not
 // have done when the answer never came.
 type ledger struct {
@@ -184,7 +119,7 @@ func (l *ledger) ack(ids ...tally.ID) {
 
 // drive sends single creates, bulk creates and deletes from several workers
 // until stop is closed.
-func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed uint64, batch int) {
+func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed uint64, batch int) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var genMu sync.Mutex
 	next := func(n int) []tally.Event {
@@ -210,7 +145,7 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 				case r < 6: // one event
 					e := next(1)
 					body := gen.AppendJSON(nil, &e[0])
-					resp, err := client.Post(p.base+"/event", "application/json", bytes.NewReader(body))
+					resp, err := client.Post(base+"/event", "application/json", bytes.NewReader(body))
 					if err != nil {
 						l.mark(l.inDoubt, e[0].ID)
 						return // the server is gone
@@ -232,7 +167,7 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 						ids[i] = es[i].ID
 					}
 					body = append(body, ']')
-					resp, err := client.Post(p.base+"/events", "application/json", bytes.NewReader(body))
+					resp, err := client.Post(base+"/events", "application/json", bytes.NewReader(body))
 					if err != nil {
 						l.mark(l.inDoubt, ids...)
 						return
@@ -265,7 +200,7 @@ func drive(p *process, l *ledger, g *gen.Generator, stop <-chan struct{}, seed u
 					if !ok {
 						continue
 					}
-					req, _ := http.NewRequest(http.MethodDelete, p.base+"/event/"+id.String(), nil)
+					req, _ := http.NewRequest(http.MethodDelete, base+"/event/"+id.String(), nil)
 					resp, err := client.Do(req)
 					if err != nil {
 						return
@@ -303,41 +238,41 @@ func Run(t *testing.T, o Options) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := func(cycle int) []string {
-		a := []string{"--store", o.Store}
-		if o.ServeArgs != nil {
-			a = append(a, o.ServeArgs(cycle)...)
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(cycle int) *bench.Server {
+		t.Helper()
+		sync := ""
+		if o.Sync != nil {
+			sync = o.Sync(cycle)
 		}
-		return a
+		logPath := filepath.Join(t.TempDir(), fmt.Sprintf("serve-%d.log", cycle))
+		s, err := bench.StartServer(t.Context(), bin, o.Store, sync, logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 	l := &ledger{acked: map[tally.ID]bool{}, deleted: map[tally.ID]bool{}, inDoubt: map[tally.ID]bool{}}
 	checked := 0
 	for cycle := range o.Cycles {
-		p := startProcess(t, args(cycle)...)
-		checkLedger(t, p, l, cycle, checked, false, rng)
+		s := start(cycle)
+		checkLedger(t, s, l, cycle, checked, false, rng)
 		checked = len(l.order)
 		stop := make(chan struct{})
 		done := make(chan struct{})
-		go func() { drive(p, l, g, stop, seed+uint64(cycle), o.Batch); close(done) }()
+		go func() { drive(s.URL, l, g, stop, seed+uint64(cycle), o.Batch); close(done) }()
 		time.Sleep(o.Run/5 + time.Duration(rng.Int64N(int64(o.Run*4/5))))
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = p.cmd.Wait()
+		s.Kill()
 		close(stop)
 		<-done
 	}
-	p := startProcess(t, args(o.Cycles)...)
-	checkLedger(t, p, l, o.Cycles, checked, true, rng)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Errorf("graceful stop: %v\n%s", err, p.logs)
-	}
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
+	s := start(o.Cycles)
+	checkLedger(t, s, l, o.Cycles, checked, true, rng)
+	if err := s.Stop(); err != nil {
+		t.Errorf("graceful stop: %v", err)
 	}
 	res := Result{Acked: len(l.acked), Deleted: len(l.deleted), InDoubt: len(l.inDoubt)}
 	out, err := exec.Command(bin, "verify", "--store", o.Store).CombinedOutput()
@@ -366,7 +301,7 @@ func Run(t *testing.T, o Options) Result {
 // ones acknowledged: every event acknowledged since the last check (those
 // closest to the crash), every deleted one, and a sample of older ones; or
 // everything, when all is set.
-func checkLedger(t *testing.T, p *process, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
+func checkLedger(t *testing.T, s *bench.Server, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -388,7 +323,7 @@ func checkLedger(t *testing.T, p *process, l *ledger, cycle int, since int, all 
 	for range 8 {
 		wg.Go(func() {
 			for id := range work {
-				code := getStatus(p.base + "/event/" + id.String())
+				code := getStatus(s.URL + "/event/" + id.String())
 				mu.Lock()
 				switch {
 				case l.inDoubt[id]:
@@ -408,7 +343,7 @@ func checkLedger(t *testing.T, p *process, l *ledger, cycle int, since int, all 
 	wg.Wait()
 	if len(lost) > 0 || len(back) > 0 {
 		t.Fatalf("after crash %d: %d acknowledged events lost %v; %d deleted events back %v\n%s",
-			cycle, len(lost), head(lost), len(back), head(back), p.logs)
+			cycle, len(lost), head(lost), len(back), head(back), s.LogTail())
 	}
 }
 

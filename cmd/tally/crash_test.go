@@ -16,8 +16,8 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("builds and kills the real binary; skipped with -short")
 	}
 	crashtest.Run(t, crashtest.Options{
-		Store:     "sqlite:" + filepath.Join(t.TempDir(), "tally.db"),
-		ServeArgs: func(cycle int) []string { return []string{"--sync", []string{"full", "normal"}[cycle%2]} },
-		Exact:     true,
+		Store: "sqlite:" + filepath.Join(t.TempDir(), "tally.db"),
+		Sync:  func(cycle int) string { return []string{"full", "normal"}[cycle%2] },
+		Exact: true,
 	})
 }
