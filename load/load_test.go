@@ -2,7 +2,6 @@ package load_test
 
 import (
 	"bytes"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -10,16 +9,16 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/crashtest"
 	"github.com/tallyhq/tally/load"
 )
 
-// buildTally builds the tally command, as the load test runs it.
+// buildTally returns the tally command, built once per test process.
 func buildTally(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tally")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/tallyhq/tally/cmd/tally")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := crashtest.Binary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

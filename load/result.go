@@ -78,32 +78,32 @@ type EventCounts struct {
 // Created is every acknowledged new event.
 func (e EventCounts) Created() int64 { return e.CreatedSingle + e.CreatedBulk }
 
+// collect sums the workers' request counts for one route or query and
+// summarizes their latencies.
+func collect(workers []*worker, of func(*worker) (int, []time.Duration)) (n int, l bench.Latencies, longest time.Duration) {
+	var lat []time.Duration
+	for _, w := range workers {
+		wn, wl := of(w)
+		n += wn
+		lat = append(lat, wl...)
+	}
+	l = bench.Summarize(lat)
+	if len(lat) > 0 {
+		longest = lat[len(lat)-1]
+	}
+	return n, l, longest
+}
+
 func (r *Result) merge(workers []*worker) {
 	errs := map[errKey]int{}
 	for _, op := range Ops() {
 		rs := RouteStats{Op: op}
-		var lat []time.Duration
-		for _, w := range workers {
-			rs.Requests += w.n[op]
-			lat = append(lat, w.lat[op]...)
-		}
-		rs.Latency = bench.Summarize(lat)
-		if len(lat) > 0 {
-			rs.Max = lat[len(lat)-1]
-		}
+		rs.Requests, rs.Latency, rs.Max = collect(workers, func(w *worker) (int, []time.Duration) { return w.n[op], w.lat[op] })
 		r.Routes = append(r.Routes, rs)
 	}
 	for i, q := range r.Queries {
 		qs := QueryStats{Name: q.Name}
-		var lat []time.Duration
-		for _, w := range workers {
-			qs.Requests += w.qn[i]
-			lat = append(lat, w.qlat[i]...)
-		}
-		qs.Latency = bench.Summarize(lat)
-		if len(lat) > 0 {
-			qs.Max = lat[len(lat)-1]
-		}
+		qs.Requests, qs.Latency, qs.Max = collect(workers, func(w *worker) (int, []time.Duration) { return w.qn[i], w.qlat[i] })
 		r.Reports = append(r.Reports, qs)
 	}
 	for _, w := range workers {
