@@ -59,12 +59,12 @@ func NewDistinctAggregator(q *ReportQuery) *Aggregator {
 }
 
 // Add folds count events with the given sum of values, all sharing key k.
-func (a *Aggregator) Add(k CellKey, count int64, sum float64) {
+func (a *Aggregator) Add(k CellKey, count int64, sum Decimal) {
 	if count == 0 || !a.m.match(&k) {
 		return
 	}
 	a.totals.Count += count
-	a.totals.Sum += sum
+	a.totals.Sum = a.totals.Sum.Add(sum)
 	if a.grouped[ColDate] {
 		k.Bucket = a.bucket(k.Bucket)
 	} else {
@@ -97,7 +97,7 @@ func (a *Aggregator) Add(k CellKey, count int64, sum float64) {
 	}
 	if i, ok := a.groups[k]; ok {
 		a.rows[i].Count += count
-		a.rows[i].Sum += sum
+		a.rows[i].Sum = a.rows[i].Sum.Add(sum)
 		return
 	}
 	a.groups[k] = len(a.rows)
@@ -238,7 +238,7 @@ func compareColumn(c Column, x, y *Row) int {
 	case ColCount:
 		return cmp.Compare(x.Count, y.Count)
 	case ColSum:
-		return cmp.Compare(x.Sum, y.Sum)
+		return x.Sum.Cmp(y.Sum)
 	case ColMean:
 		return cmp.Compare(x.Mean(), y.Mean())
 	}

@@ -30,7 +30,7 @@ func benchCells(n int) ([]tally.Row, time.Time) {
 			Client:      client,
 			ClientGroup: client%16 + 1,
 			Valid:       rng.IntN(5) != 0,
-		}, Count: int64(1 + rng.IntN(3)), Sum: float64(rng.IntN(30000)) / 100}
+		}, Count: int64(1 + rng.IntN(3)), Sum: tally.DecimalFromMicros(int64(rng.IntN(30000)) * 10_000)}
 	}
 	// Stores feed cells clustered by day, as their tables and the cube keep
 	// them.

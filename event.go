@@ -130,12 +130,6 @@ var (
 	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
 
-// MaxValue bounds the magnitude of an event's value. The contract only asks
-// for finite values, but sums of finite values can overflow to infinity,
-// which JSON cannot carry; 1e15 keeps any realistic sum finite and is far
-// beyond any money amount.
-const MaxValue = 1e15
-
 // Event is one recorded event.
 type Event struct {
 	ID          ID
@@ -145,7 +139,7 @@ type Event struct {
 	ClientGroup int32
 	Timestamp   time.Time
 	Valid       bool
-	Value       float64
+	Value       Decimal
 }
 
 // Normalize puts the timestamp in UTC at the stored precision.
@@ -163,8 +157,8 @@ func (e *Event) Validate() error {
 		return FieldErrorf("category", "must be a 32-bit integer or null")
 	case e.Timestamp.Before(MinTime) || e.Timestamp.After(MaxTime):
 		return FieldErrorf("timestamp", "must be between years 0001 and 9999")
-	case !(math.Abs(e.Value) <= MaxValue): // also catches NaN
-		return FieldErrorf("value", "must be a finite number between -1e15 and 1e15")
+	case e.Value.Abs().Cmp(MaxValue) > 0:
+		return FieldErrorf("value", "must be between -1e15 and 1e15")
 	}
 	return nil
 }

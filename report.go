@@ -202,16 +202,25 @@ func (q *ReportQuery) InUTCDays() bool {
 type Row struct {
 	Key   CellKey
 	Count int64
-	Sum   float64
+	Sum   Decimal
 }
 
-// Mean is Sum / Count.
-func (r Row) Mean() float64 { return r.Sum / float64(r.Count) }
+// Mean is Sum / Count, rounded once to the nearest float64.
+func (r Row) Mean() float64 { return r.Sum.Quo(r.Count) }
 
 // Totals aggregates every event a report matched, across all pages.
 type Totals struct {
 	Count int64
-	Sum   float64
+	Sum   Decimal
+}
+
+// Mean is Sum / Count, rounded once to the nearest float64; ok is false
+// when Count is 0.
+func (t Totals) Mean() (mean float64, ok bool) {
+	if t.Count == 0 {
+		return 0, false
+	}
+	return t.Sum.Quo(t.Count), true
 }
 
 // Report is the answer to a ReportQuery.

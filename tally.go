@@ -128,14 +128,3 @@ type CellDiff struct {
 	Stored     Totals
 	Recomputed Totals
 }
-
-// SameSum reports whether two sums of the same values, added in different
-// orders, agree within floating-point rounding.
-func SameSum(a, b float64) bool {
-	d := a - b
-	if d < 0 {
-		d = -d
-	}
-	scale := max(1, a, -a, b, -b)
-	return d <= 1e-9*scale
-}

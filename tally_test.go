@@ -63,7 +63,7 @@ func TestNewIDIsVersion4(t *testing.T) {
 }
 
 func TestEventValidate(t *testing.T) {
-	good := tally.Event{Client: 1, ClientGroup: 2, Timestamp: time.Now(), Valid: true, Value: 3.5, Category: tally.NoCategory}
+	good := tally.Event{Client: 1, ClientGroup: 2, Timestamp: time.Now(), Valid: true, Value: tally.DecimalFromMicros(3_500_000), Category: tally.NoCategory}
 	tests := []struct {
 		name  string
 		edit  func(*tally.Event)
@@ -73,10 +73,9 @@ func TestEventValidate(t *testing.T) {
 		{"category int32", func(e *tally.Event) { e.Category = math.MinInt32 }, ""},
 		{"category too big", func(e *tally.Event) { e.Category = math.MaxInt32 + 1 }, "category"},
 		{"device out of range", func(e *tally.Event) { e.DeviceType = 4 }, "device_type"},
-		{"NaN", func(e *tally.Event) { e.Value = math.NaN() }, "value"},
-		{"Inf", func(e *tally.Event) { e.Value = math.Inf(-1) }, "value"},
-		{"too large", func(e *tally.Event) { e.Value = 2e15 }, "value"},
-		{"max value", func(e *tally.Event) { e.Value = -tally.MaxValue }, ""},
+		{"too large", func(e *tally.Event) { e.Value = tally.DecimalFromInt(2e15) }, "value"},
+		{"just too large", func(e *tally.Event) { e.Value = tally.MaxValue.Add(tally.DecimalFromMicros(1)) }, "value"},
+		{"max value", func(e *tally.Event) { e.Value = tally.MaxValue.Neg() }, ""},
 		{"year 10000", func(e *tally.Event) { e.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
 	}
 	for _, tt := range tests {
@@ -205,10 +204,10 @@ func TestNormalize(t *testing.T) {
 func TestAggregatorOrderAndPaging(t *testing.T) {
 	d := func(day int) int64 { return int64(day) * tally.SecondsPerDay }
 	cells := []tally.Row{
-		{Key: tally.CellKey{Bucket: d(1), DeviceType: tally.DeviceMobile, Category: 5, Client: 1, ClientGroup: 1, Valid: true}, Count: 2, Sum: 10},
-		{Key: tally.CellKey{Bucket: d(1), DeviceType: tally.DeviceNone, Category: tally.NoCategory, Client: 2, ClientGroup: 1}, Count: 1, Sum: 1},
-		{Key: tally.CellKey{Bucket: d(2), DeviceType: tally.DeviceDesktop, Category: 5, Client: 1, ClientGroup: 1, Valid: true}, Count: 3, Sum: 3},
-		{Key: tally.CellKey{Bucket: d(2), DeviceType: tally.DeviceNone, Category: 7, Client: 2, ClientGroup: 1, Valid: true}, Count: 4, Sum: 40},
+		{Key: tally.CellKey{Bucket: d(1), DeviceType: tally.DeviceMobile, Category: 5, Client: 1, ClientGroup: 1, Valid: true}, Count: 2, Sum: tally.DecimalFromInt(10)},
+		{Key: tally.CellKey{Bucket: d(1), DeviceType: tally.DeviceNone, Category: tally.NoCategory, Client: 2, ClientGroup: 1}, Count: 1, Sum: tally.DecimalFromInt(1)},
+		{Key: tally.CellKey{Bucket: d(2), DeviceType: tally.DeviceDesktop, Category: 5, Client: 1, ClientGroup: 1, Valid: true}, Count: 3, Sum: tally.DecimalFromInt(3)},
+		{Key: tally.CellKey{Bucket: d(2), DeviceType: tally.DeviceNone, Category: 7, Client: 2, ClientGroup: 1, Valid: true}, Count: 4, Sum: tally.DecimalFromInt(40)},
 	}
 	run := func(q tally.ReportQuery) tally.Report {
 		t.Helper()
@@ -239,7 +238,7 @@ func TestAggregatorOrderAndPaging(t *testing.T) {
 		t.Errorf("by mean: %s", got)
 	}
 	r := run(tally.ReportQuery{GroupBy: byDevice, Offset: 1, Limit: 1})
-	if r.TotalCount != 3 || devices(r) != "desktop:3" || r.Totals != (tally.Totals{Count: 10, Sum: 54}) {
+	if r.TotalCount != 3 || devices(r) != "desktop:3" || r.Totals != (tally.Totals{Count: 10, Sum: tally.DecimalFromInt(54)}) {
 		t.Errorf("page: total %d rows %s totals %+v", r.TotalCount, devices(r), r.Totals)
 	}
 	valid := true
@@ -284,7 +283,7 @@ func TestDistinctAggregatorMatchesGeneral(t *testing.T) {
 			continue
 		}
 		seen[k] = true
-		cells = append(cells, tally.Row{Key: k, Count: int64(1 + rng.IntN(3)), Sum: float64(rng.IntN(100))})
+		cells = append(cells, tally.Row{Key: k, Count: int64(1 + rng.IntN(3)), Sum: tally.DecimalFromInt(int64(rng.IntN(100)))})
 	}
 	cols := append([]tally.Column(nil), tally.Dimensions...)
 	for i := range 200 {

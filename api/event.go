@@ -37,7 +37,7 @@ func encodeEvent(e *tally.Event) []byte {
 	b = append(b, `","valid":`...)
 	b = strconv.AppendBool(b, e.Valid)
 	b = append(b, `,"value":`...)
-	b = appendFloat(b, e.Value)
+	b = e.Value.Append(b)
 	b = append(b, "}\n"...)
 	return b
 }

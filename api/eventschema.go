@@ -493,6 +493,9 @@ func (f *fieldRule) setString(v []byte, out *decoded) bool {
 }
 
 func (f *fieldRule) setNumber(v []byte, out *decoded) bool {
+	if f.target == fieldValue {
+		return f.setValue(v, out)
+	}
 	x, ok := parseNumber(v)
 	if !ok || x < f.lo || x > f.hi {
 		return false
@@ -507,11 +510,25 @@ func (f *fieldRule) setNumber(v []byte, out *decoded) bool {
 		out.e.Client = int32(x)
 	case fieldClientGroup:
 		out.e.ClientGroup = int32(x)
-	case fieldValue:
-		out.e.Value = x
 	default:
 		return false
 	}
+	return true
+}
+
+// setValue reads the value as the exact decimal it writes, rounded half to
+// even to six fractional digits (never through a float64, which would hold
+// neither 0.1 nor 16-digit amounts exactly), within the schema's bounds and
+// the domain's.
+func (f *fieldRule) setValue(v []byte, out *decoded) bool {
+	d, err := tally.ParseDecimal(v)
+	if err != nil || d.Abs().Cmp(tally.MaxValue) > 0 {
+		return false
+	}
+	if x := d.Float64(); x < f.lo || x > f.hi {
+		return false
+	}
+	out.e.Value = d
 	return true
 }
 

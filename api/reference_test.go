@@ -28,7 +28,24 @@ type eventJSON struct {
 	ClientGroup *int32JSON `json:"client_group"`
 	Timestamp   *string    `json:"timestamp"`
 	Valid       *bool      `json:"valid"`
-	Value       *float64   `json:"value"`
+	Value       *valueJSON `json:"value"`
+}
+
+// valueJSON is a JSON number read as the exact decimal it writes.
+type valueJSON tally.Decimal
+
+var errNotNumber = &json.UnmarshalTypeError{Value: "number", Type: reflect.TypeFor[float64]()}
+
+func (v *valueJSON) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || !(b[0] == '-' || '0' <= b[0] && b[0] <= '9') {
+		return errNotNumber // a string, a boolean, an object…
+	}
+	d, err := tally.ParseDecimal(b)
+	if err != nil {
+		return errNotNumber
+	}
+	*v = valueJSON(d)
+	return nil
 }
 
 // decodeEvent parses a request body into an event: strictly (unknown fields
@@ -77,7 +94,7 @@ func decodeEvent(body []byte) (tally.Event, bool, error) {
 		return e, false, tally.FieldErrorf("value", "is required")
 	}
 	e.Client, e.ClientGroup = int32(*in.Client), int32(*in.ClientGroup)
-	e.Valid, e.Value = *in.Valid, *in.Value
+	e.Valid, e.Value = *in.Valid, tally.Decimal(*in.Value)
 	ts, err := time.Parse(time.RFC3339, *in.Timestamp)
 	if err != nil {
 		return e, false, tally.FieldErrorf("timestamp", "must be an RFC 3339 date-time")

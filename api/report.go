@@ -272,7 +272,7 @@ func encodeReport(q *tally.ReportQuery, rep *tally.Report) []byte {
 		b = append(b, `"count":`...)
 		b = strconv.AppendInt(b, r.Count, 10)
 		b = append(b, `,"sum":`...)
-		b = appendFloat(b, r.Sum)
+		b = r.Sum.Append(b)
 		b = append(b, `,"mean":`...)
 		b = appendFloat(b, r.Mean())
 		b = append(b, '}')
@@ -281,12 +281,12 @@ func encodeReport(q *tally.ReportQuery, rep *tally.Report) []byte {
 	b = append(b, `],"totals":{"count":`...)
 	b = strconv.AppendInt(b, t.Count, 10)
 	b = append(b, `,"sum":`...)
-	b = appendFloat(b, t.Sum)
+	b = t.Sum.Append(b)
 	b = append(b, `,"mean":`...)
-	if t.Count == 0 {
-		b = append(b, "null"...)
+	if mean, ok := t.Mean(); ok {
+		b = appendFloat(b, mean)
 	} else {
-		b = appendFloat(b, t.Sum/float64(t.Count))
+		b = append(b, "null"...)
 	}
 	b = append(b, "}}\n"...)
 	return b
@@ -325,7 +325,7 @@ func writeCSV(w http.ResponseWriter, q *tally.ReportQuery, rep *tally.Report) er
 		// One conversion per statement: the order of evaluation of a call's
 		// arguments would let the second append overwrite the first.
 		record = append(record, strconv.FormatInt(r.Count, 10))
-		buf = appendFloat(buf[:0], r.Sum)
+		buf = r.Sum.Append(buf[:0])
 		record = append(record, string(buf))
 		buf = appendFloat(buf[:0], r.Mean())
 		record = append(record, string(buf))

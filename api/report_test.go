@@ -480,7 +480,7 @@ func TestReportCSVAllRows(t *testing.T) {
 	events := make([]tally.Event, n)
 	for i := range events {
 		events[i] = tally.Event{ID: tally.NewID(), Client: int32(i), Category: tally.NoCategory,
-			Timestamp: time.Date(2026, 11, 2, 0, 0, i, 0, time.UTC), Value: 1}
+			Timestamp: time.Date(2026, 11, 2, 0, 0, i, 0, time.UTC), Value: tally.DecimalFromInt(1)}
 	}
 	if _, err := ts.store.CreateEvents(context.Background(), events); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func loadCube(n int) (*cube.Cube, int64) {
 		if k.Category == 32 {
 			k.Category = tally.NoCategory
 		}
-		c.Add(k, 1, float64(rng.IntN(10001))/100)
+		c.Add(k, 1, tally.DecimalFromMicros(int64(rng.IntN(10001))*10_000))
 	}
 	return c, today
 }
@@ -85,6 +85,6 @@ func BenchmarkAdd(b *testing.B) {
 		client := int32(rng.IntN(128))
 		c.Add(tally.CellKey{Bucket: (today - 1 - int64(rng.IntN(90))) * tally.SecondsPerDay,
 			DeviceType: tally.DeviceType(rng.IntN(4)), Category: tally.Category(rng.IntN(32)),
-			Client: client, ClientGroup: client % 16, Valid: true}, 1, 1.5)
+			Client: client, ClientGroup: client % 16, Valid: true}, 1, tally.DecimalFromMicros(1_500_000))
 	}
 }

@@ -123,9 +123,15 @@ func (m mask) project(k key) key {
 	return k
 }
 
+// agg is a cell's count and exact sum. With the key, a cell takes 40 bytes.
 type agg struct {
 	count int64
-	sum   float64
+	sum   tally.Decimal
+}
+
+func (a *agg) add(b agg) {
+	a.count += b.count
+	a.sum = a.sum.Add(b.sum)
 }
 
 type cell struct {
@@ -150,7 +156,7 @@ type day struct {
 
 // Add adds count events with the given sum to the cell k, whose Bucket must
 // be the start of a UTC day. A negative count takes events back out.
-func (c *Cube) Add(k tally.CellKey, count int64, sum float64) {
+func (c *Cube) Add(k tally.CellKey, count int64, sum tally.Decimal) {
 	dn := int32(k.Bucket / tally.SecondsPerDay)
 	kk := toKey(&k)
 	c.mu.Lock()
@@ -175,12 +181,12 @@ func (d *day) add(k key, delta agg) {
 		}
 	} else if i, ok := slices.BinarySearchFunc(d.base, k, func(c cell, k key) int { return compareKeys(c.key, k) }); ok {
 		old = d.base[i].agg
-		d.base[i].count += delta.count
-		d.base[i].sum += delta.sum
+		d.base[i].add(delta)
 		now = d.base[i].agg
 	} else {
 		old = d.extra[k]
-		now = agg{old.count + delta.count, old.sum + delta.sum}
+		now = old
+		now.add(delta)
 		if now.count == 0 {
 			delete(d.extra, k)
 		} else {
@@ -194,13 +200,11 @@ func (d *day) add(k key, delta agg) {
 	case old.count != 0 && now.count == 0:
 		d.live--
 	}
-	d.total.count += delta.count
-	d.total.sum += delta.sum
+	d.total.add(delta)
 	for m, p := range d.proj {
 		pk := m.project(k)
 		a := p[pk]
-		a.count += delta.count
-		a.sum += delta.sum
+		a.add(delta)
 		if a.count == 0 {
 			delete(p, pk)
 		} else {
@@ -268,8 +272,7 @@ func (d *day) projection(m mask) map[key]agg {
 	d.each(func(k key, a agg) {
 		pk := m.project(k)
 		s := p[pk]
-		s.count += a.count
-		s.sum += a.sum
+		s.add(a)
 		p[pk] = s
 	})
 	if len(p) <= d.live/4 {
@@ -283,7 +286,7 @@ func (d *day) projection(m mask) map[key]agg {
 
 // Cells calls fn for every non-empty cell, for checks against the durable
 // rollups.
-func (c *Cube) Cells(fn func(k tally.CellKey, count int64, sum float64)) {
+func (c *Cube) Cells(fn func(k tally.CellKey, count int64, sum tally.Decimal)) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, dn := range c.order {
@@ -294,7 +297,7 @@ func (c *Cube) Cells(fn func(k tally.CellKey, count int64, sum float64)) {
 // DayCells calls fn for every non-empty cell of the UTC day starting at
 // dayStart (Unix seconds), in the contract's key order, so that a store can
 // write the day's rollup back to disk as one sorted run.
-func (c *Cube) DayCells(dayStart int64, fn func(k tally.CellKey, count int64, sum float64)) {
+func (c *Cube) DayCells(dayStart int64, fn func(k tally.CellKey, count int64, sum tally.Decimal)) {
 	dn := int32(dayStart / tally.SecondsPerDay)
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -2,7 +2,6 @@ package cube_test
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -33,12 +32,15 @@ func randomCells(rng *rand.Rand, n int) []tally.Row {
 		if k.Category == -1 {
 			k.Category = tally.NoCategory
 		}
-		// Quarters add up exactly in any order, so that ordering by sum
-		// cannot depend on the order of additions.
-		v := float64(rng.IntN(400)) / 4
+		// Cents next to the largest values, both signs: sums must come out
+		// exact whatever the order of additions and deletions.
+		v := tally.DecimalFromMicros(int64(rng.IntN(40000)-20000) * 10_000)
+		if rng.IntN(20) == 0 {
+			v = v.Add(tally.MaxValue)
+		}
 		out = append(out, tally.Row{Key: k, Count: 1, Sum: v})
 		if rng.IntN(10) == 0 { // delete it again
-			out = append(out, tally.Row{Key: k, Count: -1, Sum: -v})
+			out = append(out, tally.Row{Key: k, Count: -1, Sum: v.Neg()})
 		}
 	}
 	return out
@@ -102,7 +104,7 @@ func TestReportMatchesAggregator(t *testing.T) {
 		c.Add(ch.Key, ch.Count, ch.Sum)
 		r := net[ch.Key]
 		r.Count += ch.Count
-		r.Sum += ch.Sum
+		r.Sum = r.Sum.Add(ch.Sum)
 		net[ch.Key] = r
 	}
 	for i := range 500 {
@@ -148,14 +150,14 @@ func TestReportRefusesWhatItCannotServe(t *testing.T) {
 func TestCellsAfterDeletes(t *testing.T) {
 	c := cube.New()
 	k := tally.CellKey{Bucket: 3 * tally.SecondsPerDay, Category: tally.NoCategory, Client: 1}
-	c.Add(k, 2, 5)
-	c.Add(k, -2, -5)
+	c.Add(k, 2, tally.DecimalFromInt(5))
+	c.Add(k, -2, tally.DecimalFromInt(-5))
 	k2 := k
 	k2.Category = 0
-	c.Add(k2, 1, 1.5)
+	c.Add(k2, 1, tally.DecimalFromMicros(1_500_000))
 	var got []string
-	c.Cells(func(k tally.CellKey, n int64, sum float64) {
-		got = append(got, fmt.Sprintf("%d/%d:%d:%g", k.Bucket, k.Category, n, sum))
+	c.Cells(func(k tally.CellKey, n int64, sum tally.Decimal) {
+		got = append(got, fmt.Sprintf("%d/%d:%d:%s", k.Bucket, k.Category, n, sum))
 	})
 	if diff := cmp.Diff([]string{fmt.Sprintf("%d/0:1:1.5", 3*tally.SecondsPerDay)}, got); diff != "" {
 		t.Errorf("cells (-want +got):\n%s", diff)
@@ -198,7 +200,7 @@ func TestConcurrentAddAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := c.Report(&q)
-	if r.Totals.Count != want || math.IsNaN(r.Totals.Sum) {
+	if r.Totals.Count != want {
 		t.Errorf("totals %+v, want count %d", r.Totals, want)
 	}
 }
@@ -211,7 +213,7 @@ func TestDayCells(t *testing.T) {
 		c.Add(r.Key, r.Count, r.Sum)
 	}
 	want := map[int64][]tally.Row{}
-	c.Cells(func(k tally.CellKey, n int64, s float64) {
+	c.Cells(func(k tally.CellKey, n int64, s tally.Decimal) {
 		want[k.Bucket] = append(want[k.Bucket], tally.Row{Key: k, Count: n, Sum: s})
 	})
 	less := func(a, b tally.Row) bool {
@@ -230,7 +232,7 @@ func TestDayCells(t *testing.T) {
 	}
 	for d := int64(-6); d <= days; d++ {
 		var got []tally.Row
-		c.DayCells(d*tally.SecondsPerDay, func(k tally.CellKey, n int64, s float64) {
+		c.DayCells(d*tally.SecondsPerDay, func(k tally.CellKey, n int64, s tally.Decimal) {
 			got = append(got, tally.Row{Key: k, Count: n, Sum: s})
 		})
 		for i := 1; i < len(got); i++ {

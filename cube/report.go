@@ -123,7 +123,7 @@ func (c *Cube) firstCells(days []int32, q *tally.ReportQuery) tally.Report {
 		d := c.days[dn]
 		r.TotalCount += d.live
 		r.Totals.Count += d.total.count
-		r.Totals.Sum += d.total.sum
+		r.Totals.Sum = r.Totals.Sum.Add(d.total.sum)
 		if want == 0 {
 			continue
 		}

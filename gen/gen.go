@@ -101,7 +101,7 @@ func (g *Generator) Next(e *tally.Event) bool {
 		ClientGroup: ClientGroupOf(client),
 		Timestamp:   day.Add(time.Duration(ms) * time.Millisecond),
 		Valid:       r.IntN(5) != 0,
-		Value:       float64(r.IntN(100_01)) / 100,
+		Value:       tally.DecimalFromMicros(int64(r.IntN(100_01)) * 10_000), // 0.00 to 100.00
 	}
 	return true
 }

@@ -128,7 +128,7 @@ func TestDistributions(t *testing.T) {
 		}
 		groupOf[e.Client] = e.ClientGroup
 		groups[e.ClientGroup] = true
-		if e.Value < 0 || e.Value > 100 || math.Abs(e.Value*100-math.Round(e.Value*100)) > 1e-6 {
+		if m, _ := e.Value.Micros(); m < 0 || m > 100_000_000 || m%10_000 != 0 {
 			t.Fatalf("value %v not in [0, 100] with 2 decimals", e.Value)
 		}
 		if ids[e.ID] {

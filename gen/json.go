@@ -1,7 +1,6 @@
 package gen
 
 import (
-	"math"
 	"strconv"
 	"time"
 
@@ -41,19 +40,6 @@ func AppendJSON(dst []byte, e *tally.Event) []byte {
 	dst = append(dst, `","valid":`...)
 	dst = strconv.AppendBool(dst, e.Valid)
 	dst = append(dst, `,"value":`...)
-	dst = appendFloat(dst, e.Value)
+	dst = e.Value.Append(dst) // exact, as the server writes it
 	return append(dst, '}')
-}
-
-// appendFloat writes v the way encoding/json does: the shortest form that
-// reads back as v, in exponent form only for very large or small magnitudes.
-func appendFloat(dst []byte, v float64) []byte {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return append(dst, '0')
-	}
-	format := byte('f')
-	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
-		format = 'e'
-	}
-	return strconv.AppendFloat(dst, v, format, -1, 64)
 }

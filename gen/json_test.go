@@ -24,19 +24,19 @@ func TestAppendJSONExact(t *testing.T) {
 		{
 			name: "all fields",
 			e: tally.Event{ID: id, DeviceType: tally.DeviceMobile, Category: tally.CategoryOf(7), Client: 12,
-				ClientGroup: 3, Timestamp: time.Date(2026, 11, 2, 13, 4, 5, 120_000_000, time.UTC), Valid: true, Value: 47.25},
+				ClientGroup: 3, Timestamp: time.Date(2026, 11, 2, 13, 4, 5, 120_000_000, time.UTC), Valid: true, Value: tally.MustDecimal("47.25")},
 			want: `{"id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3","device_type":"mobile","category":7,"client":12,"client_group":3,"timestamp":"2026-11-02T13:04:05.12Z","valid":true,"value":47.25}`,
 		},
 		{
 			name: "nulls, whole second, offset converted to UTC",
 			e: tally.Event{ID: id, DeviceType: tally.DeviceNone, Category: tally.NoCategory, Client: -2147483648,
-				ClientGroup: 2147483647, Timestamp: time.Date(2026, 11, 2, 14, 4, 5, 0, time.FixedZone("", 3600)), Value: 0},
+				ClientGroup: 2147483647, Timestamp: time.Date(2026, 11, 2, 14, 4, 5, 0, time.FixedZone("", 3600))},
 			want: `{"id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3","device_type":null,"category":null,"client":-2147483648,"client_group":2147483647,"timestamp":"2026-11-02T13:04:05Z","valid":false,"value":0}`,
 		},
 		{
 			name: "large and tiny values",
 			e: tally.Event{ID: id, DeviceType: tally.DeviceTablet, Category: tally.CategoryOf(0),
-				Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), Value: -1e15},
+				Timestamp: time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), Value: tally.MaxValue.Neg()},
 			want: `{"id":"0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3","device_type":"tablet","category":0,"client":0,"client_group":0,"timestamp":"0001-01-01T00:00:00.000001Z","valid":false,"value":-1000000000000000}`,
 		},
 	} {
@@ -51,14 +51,14 @@ func TestAppendJSONExact(t *testing.T) {
 // wireEvent is the contract's event as encoding/json reads it; pointers tell
 // null from absent-by-mistake.
 type wireEvent struct {
-	ID          string  `json:"id"`
-	DeviceType  *string `json:"device_type"`
-	Category    *int32  `json:"category"`
-	Client      int32   `json:"client"`
-	ClientGroup int32   `json:"client_group"`
-	Timestamp   string  `json:"timestamp"`
-	Valid       bool    `json:"valid"`
-	Value       float64 `json:"value"`
+	ID          string      `json:"id"`
+	DeviceType  *string     `json:"device_type"`
+	Category    *int32      `json:"category"`
+	Client      int32       `json:"client"`
+	ClientGroup int32       `json:"client_group"`
+	Timestamp   string      `json:"timestamp"`
+	Valid       bool        `json:"valid"`
+	Value       json.Number `json:"value"`
 }
 
 func TestAppendJSONRoundTrip(t *testing.T) {
@@ -86,8 +86,12 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 		if err != nil || ts.Location() != time.UTC {
 			t.Fatalf("timestamp %q not RFC 3339 UTC: %v", w.Timestamp, err)
 		}
+		value, err := tally.ParseDecimal(string(w.Value))
+		if err != nil {
+			t.Fatalf("value %s: %v", w.Value, err)
+		}
 		got := tally.Event{ID: want.ID, Client: w.Client, ClientGroup: w.ClientGroup, Timestamp: ts,
-			Valid: w.Valid, Value: w.Value, Category: tally.NoCategory}
+			Valid: w.Valid, Value: value, Category: tally.NoCategory}
 		if w.DeviceType != nil {
 			d, ok := tally.ParseDeviceType(*w.DeviceType)
 			if !ok || d == tally.DeviceNone {

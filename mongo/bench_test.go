@@ -32,7 +32,7 @@ func benchEvents(seed uint64, n int) []tally.Event {
 			ClientGroup: int32(r.IntN(4)),
 			Timestamp:   day0.Add(-time.Duration(r.Int64N(int64(30 * 24 * time.Hour)))).Truncate(time.Microsecond),
 			Valid:       r.IntN(10) > 0,
-			Value:       float64(r.IntN(10000)) / 100,
+			Value:       tally.DecimalFromMicros(int64(r.IntN(10000)) * 10_000),
 		}
 	}
 	return evs

@@ -24,13 +24,33 @@ type eventDoc struct {
 	TS        int64     `bson:"ts"`
 	// Day is the Unix second of the event's UTC day start: stored so that no
 	// pipeline needs a date operator (FerretDB has none).
-	Day   int64   `bson:"day"`
-	Valid bool    `bson:"valid"`
-	Value float64 `bson:"value"`
+	Day   int64 `bson:"day"`
+	Valid bool  `bson:"valid"`
+	// Value is for people and tools: the nearest double. Tally reads the
+	// exact value, ValueHi·2^64 + ValueLo millionths (tally.Decimal.Parts;
+	// ValueHi is 0, and left out, below 9.2e12). Documents written before
+	// schema version 2 have only Value, which held the decimal the client
+	// wrote as its nearest double.
+	Value   float64 `bson:"value"`
+	ValueLo *int64  `bson:"value_lo"`
+	ValueHi int64   `bson:"value_hi,omitempty"`
+}
+
+// value returns the event's exact value.
+func (d *eventDoc) value() (tally.Decimal, error) {
+	if d.ValueLo == nil {
+		v, err := tally.DecimalFromFloat(d.Value)
+		if err != nil {
+			return tally.Decimal{}, tally.Errorf(tally.EInternal, "stored value %v: %v", d.Value, err)
+		}
+		return v, nil
+	}
+	return tally.DecimalFromParts(d.ValueHi, *d.ValueLo), nil
 }
 
 func newEventDoc(e *tally.Event) eventDoc {
 	us := e.Timestamp.UnixMicro()
+	hi, lo := e.Value.Parts()
 	return eventDoc{
 		ID:          e.ID.String(),
 		DeviceType:  deviceField(e.DeviceType),
@@ -41,7 +61,9 @@ func newEventDoc(e *tally.Event) eventDoc {
 		TS:          us,
 		Day:         tally.KeyOf(e, tally.SecondsPerDay).Bucket,
 		Valid:       e.Valid,
-		Value:       e.Value,
+		Value:       e.Value.Float64(),
+		ValueLo:     &lo,
+		ValueHi:     hi,
 	}
 }
 
@@ -54,6 +76,10 @@ func (d *eventDoc) event() (tally.Event, error) {
 	if err != nil {
 		return tally.Event{}, err
 	}
+	v, err := d.value()
+	if err != nil {
+		return tally.Event{}, err
+	}
 	return tally.Event{
 		ID:          id,
 		DeviceType:  dt,
@@ -62,7 +88,7 @@ func (d *eventDoc) event() (tally.Event, error) {
 		ClientGroup: d.ClientGroup,
 		Timestamp:   time.UnixMicro(d.TS).UTC(),
 		Valid:       d.Valid,
-		Value:       d.Value,
+		Value:       v,
 	}, nil
 }
 
@@ -94,7 +120,23 @@ type cellDoc struct {
 	ClientGroup int32   `bson:"client_group"`
 	Valid       bool    `bson:"valid"`
 	Count       int64   `bson:"count"`
-	Sum         float64 `bson:"sum"`
+	// The sum is SumHi·2^32 + SumLo millionths (tally.Decimal.Limbs): the
+	// form in which $inc adds exactly, without carries, on MongoDB and on
+	// FerretDB alike. (Decimal128 would be MongoDB's own exact type, but
+	// FerretDB 1.x does not support it, and Tally's tests run on FerretDB.)
+	SumHi int64 `bson:"sum_hi"`
+	SumLo int64 `bson:"sum_lo"`
+}
+
+func (c *cellDoc) sum() tally.Decimal { return tally.DecimalFromLimbs(c.SumHi, c.SumLo) }
+
+// limbs returns d as a cell's sum fields.
+func limbs(d tally.Decimal) (hi, lo int64, err error) {
+	hi, lo, ok := d.Limbs()
+	if !ok {
+		return 0, 0, tally.Errorf(tally.EInternal, "a cell's sum %s is out of range", d)
+	}
+	return hi, lo, nil
 }
 
 func (c *cellDoc) key() (tally.CellKey, error) {

@@ -29,8 +29,11 @@ import (
 )
 
 // SchemaVersion is the layout this package reads and writes. Open refuses a
-// database marked with a newer one.
-const SchemaVersion = 1
+// database marked with a newer one, and migrates an older one.
+//
+// Version 2 keeps values and sums exact (see eventDoc and cellDoc); version
+// 1 kept them as doubles.
+const SchemaVersion = 2
 
 // DefaultDatabase is used when the URI names no database.
 const DefaultDatabase = "tally"
@@ -111,14 +114,38 @@ func open(ctx context.Context, client *driver.Client, dbName string, o Options) 
 		}
 		s.txn = txn
 	}
-	if err := checkSchema(ctx, db); err != nil {
+	version, err := checkSchema(ctx, db)
+	if err != nil {
 		return nil, err
 	}
 	if err := createIndexes(ctx, s); err != nil {
 		return nil, err
 	}
 	go s.writer()
+	if version < SchemaVersion {
+		if err := s.migrate(ctx, db); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// migrate brings a version 1 database (values and sums as doubles) to
+// SchemaVersion. Events need nothing: one without the exact fields is read
+// from its double, which holds the decimal its client wrote. Cells are
+// recomputed from the events by Repair, whose exact sums replace the double
+// ones. Other instances must be stopped while it runs (see the README).
+func (s *Store) migrate(ctx context.Context, db *driver.Database) error {
+	if _, err := s.Repair(ctx); err != nil {
+		return fmt.Errorf("mongo: migrate to schema version %d: %w", SchemaVersion, err)
+	}
+	_, err := db.Collection("meta").UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}, {Key: "version", Value: bson.D{{Key: "$lt", Value: SchemaVersion}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: SchemaVersion}}}})
+	if err != nil {
+		return unavailable("set schema version", err)
+	}
+	return nil
 }
 
 // supportsTransactions reports whether the deployment is a replica set
@@ -135,27 +162,27 @@ func supportsTransactions(ctx context.Context, db *driver.Database) (bool, error
 	return hello.SetName != "" || hello.Msg == "isdbgrid", nil
 }
 
-// checkSchema marks a new database with SchemaVersion and refuses one that
-// a newer Tally has migrated.
-func checkSchema(ctx context.Context, db *driver.Database) error {
+// checkSchema marks a new database with SchemaVersion, refuses one that a
+// newer Tally has migrated, and returns the version found.
+func checkSchema(ctx context.Context, db *driver.Database) (int, error) {
 	meta := db.Collection("meta")
 	_, err := meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}},
 		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "version", Value: SchemaVersion}}}},
 		options.UpdateOne().SetUpsert(true))
 	if err != nil && !driver.IsDuplicateKeyError(err) { // two instances starting at once
-		return unavailable("schema version", err)
+		return 0, unavailable("schema version", err)
 	}
 	var doc struct {
 		Version int `bson:"version"`
 	}
 	if err := meta.FindOne(ctx, bson.D{{Key: "_id", Value: "schema"}}).Decode(&doc); err != nil {
-		return unavailable("schema version", err)
+		return 0, unavailable("schema version", err)
 	}
 	if doc.Version > SchemaVersion {
-		return tally.Errorf(tally.EUnavailable,
+		return 0, tally.Errorf(tally.EUnavailable,
 			"database schema version %d is newer than this Tally supports (%d)", doc.Version, SchemaVersion)
 	}
-	return nil
+	return doc.Version, nil
 }
 
 // createIndexes adds the secondary indexes. Creating an existing index with

@@ -64,7 +64,7 @@ func randomEvents(seed uint64, n int) []tally.Event {
 			ClientGroup: int32(r.IntN(2)),
 			Timestamp:   day0.Add(time.Duration(r.Int64N(int64(4*24*time.Hour))) - 36*time.Hour).Truncate(time.Microsecond),
 			Valid:       r.IntN(2) == 0,
-			Value:       float64(r.IntN(2000)) / 8, // exact in binary: sums compare exactly
+			Value:       tally.DecimalFromMicros(int64(r.IntN(2000)-500) * 125_000),
 		}
 	}
 	return evs
@@ -108,11 +108,11 @@ func TestEventRoundTrip(t *testing.T) {
 	want := []tally.Event{
 		{ID: tally.NewID(), DeviceType: tally.DeviceMobile, Category: tally.CategoryOf(math.MinInt32),
 			Client: math.MaxInt32, ClientGroup: math.MinInt32, Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC),
-			Valid: true, Value: -1.5},
+			Valid: true, Value: tally.MustDecimal("-1.5")},
 		{ID: tally.NewID(), DeviceType: tally.DeviceNone, Category: tally.NoCategory,
 			Timestamp: tally.MinTime, Value: tally.MaxValue},
 		{ID: tally.NewID(), DeviceType: tally.DeviceTablet, Category: tally.CategoryOf(math.MaxInt32),
-			Timestamp: tally.MaxTime, Value: 0.1},
+			Timestamp: tally.MaxTime, Value: tally.MustDecimal("0.1")},
 		{ID: tally.NewID(), Timestamp: time.Date(1969, 12, 31, 23, 59, 59, 999999000, time.UTC)},
 	}
 	for _, e := range want {
@@ -137,7 +137,7 @@ func TestConflictsAndNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := e
-	changed.Value++
+	changed.Value = changed.Value.Add(tally.DecimalFromInt(1))
 	if err := s.CreateEvent(ctx, changed); tally.ErrorCode(err) != tally.EConflict {
 		t.Fatalf("second CreateEvent: got %v, want conflict", err)
 	}
@@ -334,14 +334,15 @@ func TestVerifyRepair(t *testing.T) {
 	db := mongotest.Client(t, uri).Database(dbName(uri))
 	lost := randomEvents(10, 1)[0]
 	lost.Timestamp = day0.AddDate(0, 0, 30)
+	// Written as schema version 1 did: the value as a double alone.
 	raw := bson.M{"_id": lost.ID.String(), "device_type": nil, "category": nil, "client": lost.Client,
 		"client_group": lost.ClientGroup, "timestamp": lost.Timestamp, "ts": lost.Timestamp.UnixMicro(),
-		"day": lost.Timestamp.Unix(), "valid": lost.Valid, "value": lost.Value}
+		"day": lost.Timestamp.Unix(), "valid": lost.Valid, "value": lost.Value.Float64()}
 	if _, err := db.Collection("events").InsertOne(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Collection("cells").UpdateOne(ctx, bson.M{"_id": "0/null/n/0/0/false"},
-		bson.M{"$inc": bson.M{"count": int64(1), "sum": 2.5}, "$setOnInsert": bson.M{"day": int64(0), "device_type": nil,
+		bson.M{"$inc": bson.M{"count": int64(1), "sum_hi": int64(0), "sum_lo": int64(2_500_000)}, "$setOnInsert": bson.M{"day": int64(0), "device_type": nil,
 			"category": nil, "client": int32(0), "client_group": int32(0), "valid": false}},
 		options.UpdateOne().SetUpsert(true)); err != nil {
 		t.Fatal(err)
@@ -349,15 +350,15 @@ func TestVerifyRepair(t *testing.T) {
 	stray := tally.CellKey{Bucket: day0.Unix(), Client: 99, Category: tally.NoCategory}
 	if _, err := db.Collection("cells").InsertOne(ctx, bson.M{"_id": fmt.Sprintf("%d/null/n/99/0/false", day0.Unix()),
 		"day": day0.Unix(), "device_type": nil, "category": nil, "client": int32(99), "client_group": int32(0),
-		"valid": false, "count": int64(2), "sum": 3.0}); err != nil {
+		"valid": false, "count": int64(2), "sum_hi": int64(0), "sum_lo": int64(3_000_000)}); err != nil {
 		t.Fatal(err)
 	}
 
 	lostKey := tally.KeyOf(&lost, tally.SecondsPerDay)
 	lostKey.DeviceType, lostKey.Category = tally.DeviceNone, tally.NoCategory
 	want := []tally.CellDiff{
-		{Key: tally.CellKey{Category: tally.NoCategory}, Stored: tally.Totals{Count: 1, Sum: 2.5}},
-		{Key: stray, Stored: tally.Totals{Count: 2, Sum: 3}},
+		{Key: tally.CellKey{Category: tally.NoCategory}, Stored: tally.Totals{Count: 1, Sum: tally.MustDecimal("2.5")}},
+		{Key: stray, Stored: tally.Totals{Count: 2, Sum: tally.DecimalFromInt(3)}},
 		{Key: lostKey, Recomputed: tally.Totals{Count: 1, Sum: lost.Value}},
 	}
 	got, err := s.Verify(ctx)

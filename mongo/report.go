@@ -61,7 +61,7 @@ func (s *Store) reportFromCells(ctx context.Context, q *tally.ReportQuery) (tall
 		if err != nil {
 			return tally.Report{}, err
 		}
-		agg.Add(k, c.Count, c.Sum)
+		agg.Add(k, c.Count, c.sum())
 	}
 	if err := cur.Err(); err != nil {
 		return tally.Report{}, unavailable("read cells", err)
@@ -74,6 +74,7 @@ var eventProjection = bson.D{
 	{Key: "_id", Value: 0}, {Key: "device_type", Value: 1}, {Key: "category", Value: 1},
 	{Key: "client", Value: 1}, {Key: "client_group", Value: 1}, {Key: "ts", Value: 1},
 	{Key: "day", Value: 1}, {Key: "valid", Value: 1}, {Key: "value", Value: 1},
+	{Key: "value_lo", Value: 1}, {Key: "value_hi", Value: 1},
 }
 
 func (s *Store) reportFromEvents(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
@@ -103,7 +104,11 @@ func feedEvents(ctx context.Context, cur *driver.Cursor, agg *tally.Aggregator) 
 		if err != nil {
 			return err
 		}
-		agg.Add(k, 1, d.Value)
+		v, err := d.value()
+		if err != nil {
+			return err
+		}
+		agg.Add(k, 1, v)
 	}
 	if err := cur.Err(); err != nil {
 		return unavailable("read events", err)

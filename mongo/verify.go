@@ -37,8 +37,12 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 			c = &cellChange{}
 			want[k] = c
 		}
+		v, err := d.value()
+		if err != nil {
+			return nil, err
+		}
 		c.count++
-		c.sum += d.Value
+		c.sum = c.sum.Add(v)
 	}
 	if err := cur.Err(); err != nil {
 		return nil, unavailable("read events", err)
@@ -64,9 +68,9 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 		if w == nil {
 			w = &cellChange{}
 		}
-		if c.Count != w.count || !tally.SameSum(c.Sum, w.sum) {
+		if c.Count != w.count || c.sum() != w.sum {
 			diffs = append(diffs, tally.CellDiff{Key: k,
-				Stored: tally.Totals{Count: c.Count, Sum: c.Sum}, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})
+				Stored: tally.Totals{Count: c.Count, Sum: c.sum()}, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})
 		}
 	}
 	if err := cur2.Err(); err != nil {
@@ -102,9 +106,13 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 				continue
 			}
 			k := d.Key
+			hi, lo, err := limbs(d.Recomputed.Sum)
+			if err != nil {
+				return err
+			}
 			doc := cellDoc{ID: cellID(k), Day: k.Bucket, DeviceType: deviceField(k.DeviceType),
 				Category: categoryField(k.Category), Client: k.Client, ClientGroup: k.ClientGroup,
-				Valid: k.Valid, Count: d.Recomputed.Count, Sum: d.Recomputed.Sum}
+				Valid: k.Valid, Count: d.Recomputed.Count, SumHi: hi, SumLo: lo}
 			if _, err := s.cells.ReplaceOne(ctx, id, doc, options.Replace().SetUpsert(true)); err != nil {
 				return unavailable("repair cell", err)
 			}

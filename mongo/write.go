@@ -205,7 +205,7 @@ func (s *Store) applyBatch(ctx context.Context, batch []*writeReq, inTxn bool) e
 		if err != nil {
 			return err
 		}
-		cells.add(tally.KeyOf(&e, tally.SecondsPerDay), -1, -e.Value)
+		cells.add(tally.KeyOf(&e, tally.SecondsPerDay), -1, e.Value.Neg())
 	}
 
 	return s.writeCells(ctx, &cells)
@@ -291,10 +291,10 @@ type cellChanges struct {
 
 type cellChange struct {
 	count int64
-	sum   float64
+	sum   tally.Decimal
 }
 
-func (c *cellChanges) add(k tally.CellKey, count int64, sum float64) {
+func (c *cellChanges) add(k tally.CellKey, count int64, sum tally.Decimal) {
 	if c.changes == nil {
 		c.changes = make(map[tally.CellKey]*cellChange)
 	}
@@ -305,7 +305,7 @@ func (c *cellChanges) add(k tally.CellKey, count int64, sum float64) {
 		c.keys = append(c.keys, k)
 	}
 	ch.count += count
-	ch.sum += sum
+	ch.sum = ch.sum.Add(sum)
 }
 
 // writeCells applies the changes as $inc upserts filtered on the cell's _id,
@@ -328,8 +328,12 @@ func (s *Store) writeCells(ctx context.Context, c *cellChanges) error {
 	}
 	for _, k := range c.keys {
 		ch := c.changes[k]
-		if ch.count == 0 && ch.sum == 0 {
+		if ch.count == 0 && ch.sum.IsZero() {
 			continue
+		}
+		hi, lo, err := limbs(ch.sum)
+		if err != nil {
+			return err
 		}
 		id := cellID(k)
 		if ch.count < 0 {
@@ -338,7 +342,7 @@ func (s *Store) writeCells(ctx context.Context, c *cellChanges) error {
 		models = append(models, driver.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: id}}).
 			SetUpdate(bson.D{
-				{Key: "$inc", Value: bson.D{{Key: "count", Value: ch.count}, {Key: "sum", Value: ch.sum}}},
+				{Key: "$inc", Value: bson.D{{Key: "count", Value: ch.count}, {Key: "sum_hi", Value: hi}, {Key: "sum_lo", Value: lo}}},
 				{Key: "$setOnInsert", Value: bson.D{
 					{Key: "day", Value: k.Bucket},
 					{Key: "device_type", Value: deviceField(k.DeviceType)},

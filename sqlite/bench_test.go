@@ -33,7 +33,7 @@ func benchEvents(r *rand.Rand, n int) []tally.Event {
 			ID: id, DeviceType: tally.DeviceType(r.IntN(4)), Category: cat,
 			Client: client, ClientGroup: client % 5,
 			Timestamp: start.Add(time.Duration(r.Int64N(90*24*3600*1e6)) * time.Microsecond),
-			Valid:     r.IntN(4) != 0, Value: float64(r.IntN(10000)) / 100,
+			Valid:     r.IntN(4) != 0, Value: tally.DecimalFromMicros(int64(r.IntN(10000)) * 10_000),
 		}
 	}
 	return events

@@ -13,21 +13,25 @@ var _ tally.Checker = (*Store)(nil)
 // truncates towards zero; the subtraction floors it for events before 1970.
 const eventDay = `(ts / 86400000000 - (ts % 86400000000 < 0)) * 86400`
 
+// eventLimbs are an event's value as the limbs of a cell's sum (see
+// exactValues): adding them with SQL's integer sum() is exact.
+const eventLimbs = `(value_hi << 32) + (value_lo >> 32) AS hi, value_lo & 4294967295 AS lo`
+
 // recomputed groups the raw events into day cells, in the cells table's key
 // order.
-const recomputed = `SELECT ` + eventDay + ` AS day,
-		device_type, category, client, client_group, valid, count(*), sum(value)
-	FROM events
+const recomputed = `SELECT day, device_type, category, client, client_group, valid, count(*), sum(hi), sum(lo)
+	FROM (SELECT ` + eventDay + ` AS day, device_type, category, client, client_group, valid, ` + eventLimbs + `
+		FROM events)
 	GROUP BY day, device_type, category, client, client_group, valid
 	ORDER BY day, device_type, category, client, client_group, valid`
 
 // durable is what the store rebuilds its cells from at Open: each day's
 // snapshot in cells plus the day's events above the snapshot's seq (a day
 // without a snapshots row counts from seq 0), in the same order.
-const durable = `SELECT day, device_type, category, client, client_group, valid, sum(count), sum(sum) FROM (
-		SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells
+const durable = `SELECT day, device_type, category, client, client_group, valid, sum(count), sum(hi), sum(lo) FROM (
+		SELECT day, device_type, category, client, client_group, valid, count, sum_hi AS hi, sum_lo AS lo FROM cells
 		UNION ALL
-		SELECT e.day, device_type, category, client, client_group, valid, 1, value
+		SELECT e.day, device_type, category, client, client_group, valid, 1, ` + eventLimbs + `
 		FROM (SELECT ` + eventDay + ` AS day, * FROM events) AS e
 		LEFT JOIN snapshots AS s ON s.day = e.day
 		WHERE e.seq > coalesce(s.seq, 0)
@@ -63,7 +67,7 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 		if i < len(stored) && stored[i].Key == k {
 			d := stored[i]
 			i++
-			if d.Stored.Count != t.Count || !tally.SameSum(d.Stored.Sum, t.Sum) {
+			if d.Stored.Count != t.Count || d.Stored.Sum != t.Sum {
 				d.Recomputed = t
 				diffs = append(diffs, d)
 			}
@@ -86,7 +90,7 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 		last := t.w.nextSeq - 1
 		for _, q := range []string{
 			`DELETE FROM cells`,
-			`INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum) ` + recomputed,
+			`INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo) ` + recomputed,
 			`DELETE FROM snapshots`,
 		} {
 			if _, err := t.tx.ExecContext(t.ctx, q); err != nil {

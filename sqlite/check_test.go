@@ -44,7 +44,10 @@ func TestVerifyAndRepair(t *testing.T) {
 		`UPDATE cells SET count = count + 1 WHERE (day, device_type, category, client, client_group, valid) IN
 			(SELECT day, device_type, category, client, client_group, valid FROM cells LIMIT 1)`,
 		`DELETE FROM cells WHERE (day, client) IN (SELECT day, client FROM cells ORDER BY day DESC LIMIT 1)`,
-		`INSERT INTO cells VALUES (0, 1, 1, 99, 1, 1, 4, 10.5)`,
+		`INSERT INTO cells VALUES (0, 1, 1, 99, 1, 1, 4, 0, 10500000)`,
+		// One millionth off: only an exact comparison sees it.
+		`UPDATE cells SET sum_lo = sum_lo + 1 WHERE (day, device_type, category, client, client_group, valid) IN
+			(SELECT day, device_type, category, client, client_group, valid FROM cells WHERE client <> 99 ORDER BY day DESC LIMIT 1)`,
 	} {
 		if r, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -56,17 +59,23 @@ func TestVerifyAndRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(diffs) < 2 {
-		t.Fatalf("Verify found %d differences, want at least 2: %+v", len(diffs), diffs)
+	if len(diffs) < 3 {
+		t.Fatalf("Verify found %d differences, want at least 3: %+v", len(diffs), diffs)
 	}
-	var extra bool
+	var extra, millionth bool
 	for _, d := range diffs {
-		if d.Key.Client == 99 && d.Stored.Count == 4 && d.Recomputed.Count == 0 {
+		if d.Key.Client == 99 && d.Stored.Count == 4 && d.Recomputed.Count == 0 && d.Stored.Sum == tally.MustDecimal("10.5") {
 			extra = true
+		}
+		if d.Stored.Count == d.Recomputed.Count && d.Stored.Sum.Sub(d.Recomputed.Sum) == tally.DecimalFromMicros(1) {
+			millionth = true
 		}
 	}
 	if !extra {
 		t.Errorf("the cell without events is not among %+v", diffs)
+	}
+	if !millionth {
+		t.Errorf("the cell one millionth off is not among %+v", diffs)
 	}
 
 	n, err := s.Repair(ctx)
@@ -88,7 +97,7 @@ func TestVerifyAndRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	want.Count++
-	want.Sum += e.Value
+	want.Sum = want.Sum.Add(e.Value)
 	if got := defaultTotals(t, s); got != want {
 		t.Errorf("totals after a write %+v, want %+v", got, want)
 	}

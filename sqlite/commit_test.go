@@ -23,7 +23,7 @@ func event(rng *rand.Rand) tally.Event {
 		ClientGroup: 1,
 		Timestamp:   time.Date(2026, 11, 1+rng.IntN(20), rng.IntN(24), 0, 0, 0, time.UTC),
 		Valid:       rng.IntN(2) == 0,
-		Value:       float64(rng.IntN(400)) / 4,
+		Value:       tally.DecimalFromMicros(int64(rng.IntN(400)) * 250_000),
 	}
 }
 
@@ -50,7 +50,7 @@ func TestGroupCommit(t *testing.T) {
 				e := event(rng)
 				if i%5 == 4 { // resend an event this writer already stored
 					e = created[w][rng.IntN(len(created[w]))]
-					e.Value = 1e6 // must not replace the stored one
+					e.Value = tally.DecimalFromInt(1e6) // must not replace the stored one
 					if err := s.CreateEvent(ctx, e); tally.ErrorCode(err) != tally.EConflict {
 						t.Errorf("resend: %v, want conflict", err)
 					}
@@ -69,10 +69,10 @@ func TestGroupCommit(t *testing.T) {
 	for _, es := range created {
 		for _, e := range es {
 			want.Count++
-			want.Sum += e.Value
+			want.Sum = want.Sum.Add(e.Value)
 			got, err := s.Event(ctx, e.ID)
 			if err != nil || got.Value != e.Value {
-				t.Errorf("Event(%s) = %v, %v; want value %g", e.ID, got.Value, err, e.Value)
+				t.Errorf("Event(%s) = %v, %v; want value %s", e.ID, got.Value, err, e.Value)
 			}
 		}
 	}

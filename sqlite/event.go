@@ -88,13 +88,15 @@ func (s *Store) DeleteEvent(ctx context.Context, id tally.ID) error {
 }
 
 // scanEvent reads the columns ts, device_type, category, client,
-// client_group, valid, value into e.
+// client_group, valid, value_lo, value_hi into e.
 func scanEvent(row *sql.Row, e *tally.Event) error {
 	var ts, device, category int64
-	if err := row.Scan(&ts, &device, &category, &e.Client, &e.ClientGroup, &e.Valid, &e.Value); err != nil {
+	var v storedValue
+	if err := row.Scan(&ts, &device, &category, &e.Client, &e.ClientGroup, &e.Valid, &v.lo, &v.hi); err != nil {
 		return err
 	}
 	setEvent(e, ts, device, category)
+	e.Value = v.decimal()
 	return nil
 }
 

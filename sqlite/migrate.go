@@ -8,9 +8,21 @@ import (
 	"github.com/tallyhq/tally"
 )
 
+// A migration takes the schema one version up, inside the migration's
+// transaction.
+type migration func(ctx context.Context, tx *sql.Tx) error
+
+// execSQL is a migration that is SQL alone.
+func execSQL(query string) migration {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, query)
+		return err
+	}
+}
+
 // migrations are the schema's versions in order: migrations[i] takes a file
 // from PRAGMA user_version i to i+1. Append only; never edit a released step.
-var migrations = []string{
+var migrations = []migration{
 	// 1: raw events, the UTC-day rollup and its per-day snapshot marks.
 	//
 	// events: seq is assigned by the store's only writer, increasing, so the
@@ -31,7 +43,7 @@ var migrations = []string{
 	// with seq <= snapshots.seq. The events above it are the durable log
 	// that Open replays into the in-memory cube. Every day that has events
 	// has a snapshots row, so min(snapshots.seq) bounds that replay.
-	`CREATE TABLE events (
+	execSQL(`CREATE TABLE events (
 		seq          INTEGER PRIMARY KEY,
 		epoch        INTEGER NOT NULL,
 		id           BLOB    NOT NULL,
@@ -58,7 +70,84 @@ var migrations = []string{
 	CREATE TABLE snapshots (
 		day INTEGER PRIMARY KEY,
 		seq INTEGER NOT NULL
-	);`,
+	);`),
+	exactValues,
+}
+
+// exactValues (version 2) stores values and sums as exact integers of
+// millionths instead of REAL, so that sums do not depend on the order of
+// additions (see tally.Decimal).
+//
+// events.value_lo and value_hi hold the value as value_hi·2^64 + value_lo
+// (tally.Decimal.Parts): every value below 9.2e12 has value_hi 0, which
+// SQLite stores in no bytes, and value_lo is then its millionths.
+//
+// cells.sum_hi and sum_lo hold the sum as sum_hi·2^32 + sum_lo
+// (tally.Decimal.Limbs), the form in which SQL's integer sum() adds and
+// subtracts many values without carries and without overflow: an event's
+// limbs are ((value_hi << 32) + (value_lo >> 32), value_lo & 0xffffffff).
+//
+// The old REAL values were parsed from JSON numbers as float64; rounding
+// value·10^6 recovers the decimal written for every value of at most six
+// fractional digits below 2^51 millionths, and Go's shortest formatting
+// does it beyond. The old cells hold float sums: they are dropped and every
+// day's snapshot is reset, so that the first Open replays every event into
+// exact cells and the writer writes them back over time.
+func exactValues(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `
+		ALTER TABLE events ADD COLUMN value_lo INTEGER NOT NULL DEFAULT 0;
+		ALTER TABLE events ADD COLUMN value_hi INTEGER NOT NULL DEFAULT 0;
+		UPDATE events SET value_lo = CAST(round(value * 1000000) AS INTEGER) WHERE abs(value) < 2e9`); err != nil {
+		return err
+	}
+	type big struct {
+		seq   int64
+		value float64
+	}
+	var rest []big
+	rows, err := tx.QueryContext(ctx, `SELECT seq, value FROM events WHERE NOT abs(value) < 2e9`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var b big
+		if err := rows.Scan(&b.seq, &b.value); err != nil {
+			rows.Close()
+			return err
+		}
+		rest = append(rest, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, b := range rest {
+		d, err := tally.DecimalFromFloat(b.value)
+		if err != nil {
+			return fmt.Errorf("event seq %d: value %v: %w", b.seq, b.value, err)
+		}
+		hi, lo := d.Parts()
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET value_lo = ?, value_hi = ? WHERE seq = ?`, lo, hi, b.seq); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `
+		ALTER TABLE events DROP COLUMN value;
+		DROP TABLE cells;
+		CREATE TABLE cells (
+			day          INTEGER NOT NULL,
+			device_type  INTEGER NOT NULL,
+			category     INTEGER NOT NULL,
+			client       INTEGER NOT NULL,
+			client_group INTEGER NOT NULL,
+			valid        INTEGER NOT NULL,
+			count        INTEGER NOT NULL,
+			sum_hi       INTEGER NOT NULL,
+			sum_lo       INTEGER NOT NULL,
+			PRIMARY KEY (day, device_type, category, client, client_group, valid)
+		) WITHOUT ROWID;
+		UPDATE snapshots SET seq = 0`)
+	return err
 }
 
 // migrate brings the schema to the newest version in one transaction, so a
@@ -81,7 +170,7 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 		return tally.Errorf(tally.EUnavailable, "sqlite: database schema version %d is newer than this program's %d", version, len(migrations))
 	}
 	for i := version; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		if err := migrations[i](ctx, tx); err != nil {
 			return fmt.Errorf("sqlite: migrate to version %d: %w", i+1, translate(err))
 		}
 	}

@@ -178,7 +178,7 @@ func TestAgainstModel(t *testing.T) {
 			// its re-creation must each see the one before.
 			events, want := batch(1 + rng.IntN(6))
 			again := events[0]
-			again.Value++
+			again.Value = again.Value.Add(tally.DecimalFromInt(1))
 			var wantDel error
 			if !want[0] {
 				if _, stored := m[again.ID]; !stored {

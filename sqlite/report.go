@@ -39,7 +39,7 @@ func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.A
 	}
 	w.filterLists(f)
 	rows, err := s.read.QueryContext(ctx,
-		`SELECT ts, device_type, category, client, client_group, valid, value FROM events`+w.String(), w.args...)
+		`SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events`+w.String(), w.args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: report: %w", translate(err))
 	}
@@ -47,15 +47,15 @@ func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.A
 	var (
 		k               tally.CellKey
 		ts, device, cat int64
-		value           float64
+		v               storedValue
 	)
 	for rows.Next() {
-		if err := rows.Scan(&ts, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &value); err != nil {
+		if err := rows.Scan(&ts, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &v.lo, &v.hi); err != nil {
 			return fmt.Errorf("sqlite: report: %w", translate(err))
 		}
 		k.Bucket = floorDiv(ts, 1e6)
 		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
-		a.Add(k, 1, value)
+		a.Add(k, 1, v.decimal())
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: report: %w", translate(err))

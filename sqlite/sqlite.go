@@ -149,7 +149,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetMaxIdleConns(n)
 
 	s.read = rdb
-	s.eventStmt, err = rdb.PrepareContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value FROM events
+	s.eventStmt, err = rdb.PrepareContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events
 		WHERE epoch IN (?`+strings.Repeat(", ?", s.w.filters.epochsPerGroup()-1)+`) AND id = ?`)
 	if err != nil {
 		s.Close()
@@ -215,7 +215,7 @@ func load(ctx context.Context, db *sql.DB, k knobs) (*cube.Cube, *filters, state
 // replay adds to c the events with seq above from that their day's snapshot
 // does not hold, and counts them in st's backlogs.
 func replay(ctx context.Context, db *sql.DB, from int64, c *cube.Cube, st *state) error {
-	rows, err := db.QueryContext(ctx, `SELECT seq, ts, device_type, category, client, client_group, valid, value
+	rows, err := db.QueryContext(ctx, `SELECT seq, ts, device_type, category, client, client_group, valid, value_lo, value_hi
 		FROM events WHERE seq > ?`, from)
 	if err != nil {
 		return translate(err)
@@ -224,12 +224,14 @@ func replay(ctx context.Context, db *sql.DB, from int64, c *cube.Cube, st *state
 	var (
 		e                    tally.Event
 		seq, ts, device, cat int64
+		v                    storedValue
 	)
 	for rows.Next() {
-		if err := rows.Scan(&seq, &ts, &device, &cat, &e.Client, &e.ClientGroup, &e.Valid, &e.Value); err != nil {
+		if err := rows.Scan(&seq, &ts, &device, &cat, &e.Client, &e.ClientGroup, &e.Valid, &v.lo, &v.hi); err != nil {
 			return translate(err)
 		}
 		setEvent(&e, ts, device, cat)
+		e.Value = v.decimal()
 		k := tally.KeyOf(&e, tally.SecondsPerDay)
 		ds := st.days[k.Bucket] // a day without a row (a damaged file) counts as snapshot 0
 		if seq <= ds.snap {
@@ -272,7 +274,7 @@ func loadFilters(ctx context.Context, db *sql.DB, f *filters) error {
 func loadCube(ctx context.Context, db querier) (*cube.Cube, int64, error) {
 	c := cube.New()
 	var n int64
-	err := scanCells(ctx, db, `SELECT day, device_type, category, client, client_group, valid, count, sum FROM cells`,
+	err := scanCells(ctx, db, `SELECT day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo FROM cells`,
 		func(k tally.CellKey, t tally.Totals) {
 			c.Add(k, t.Count, t.Sum)
 			n += t.Count
@@ -284,7 +286,7 @@ func loadCube(ctx context.Context, db querier) (*cube.Cube, int64, error) {
 }
 
 // scanCells runs a query whose rows are cells (day, device_type, category,
-// client, client_group, valid, count, sum) and calls fn for each.
+// client, client_group, valid, count, sum_hi, sum_lo) and calls fn for each.
 func scanCells(ctx context.Context, db querier, query string, fn func(tally.CellKey, tally.Totals)) error {
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
@@ -295,11 +297,13 @@ func scanCells(ctx context.Context, db querier, query string, fn func(tally.Cell
 		k           tally.CellKey
 		device, cat int64
 		t           tally.Totals
+		sum         cellSum
 	)
 	for rows.Next() {
-		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &t.Count, &t.Sum); err != nil {
+		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &t.Count, &sum.hi, &sum.lo); err != nil {
 			return translate(err)
 		}
+		t.Sum = sum.decimal()
 		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
 		fn(k, t)
 	}

@@ -42,7 +42,7 @@ func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub", "dir", "tally.db") // Open creates the folders
 	e := tally.Event{ID: tally.NewID(), DeviceType: tally.DeviceMobile, Category: tally.NoCategory, Client: 3, ClientGroup: 4,
-		Timestamp: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Valid: true, Value: 2.5}
+		Timestamp: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Valid: true, Value: tally.MustDecimal("2.5")}
 
 	s, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
@@ -73,7 +73,7 @@ func TestReopen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Report: %v", err)
 		}
-		if r.Totals != (tally.Totals{Count: 1, Sum: 2.5}) {
+		if r.Totals != (tally.Totals{Count: 1, Sum: tally.MustDecimal("2.5")}) {
 			t.Errorf("Totals after reopening: %+v", r.Totals)
 		}
 		if err := s.Close(); err != nil {

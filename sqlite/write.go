@@ -123,10 +123,30 @@ func (r rejection) Unwrap() error { return r.err }
 type cellDelta struct {
 	key   tally.CellKey
 	count int64
-	sum   float64
+	sum   tally.Decimal
 }
 
-const eventColumns = `seq, epoch, id, ts, device_type, category, client, client_group, valid, value`
+// eventColumns are the columns an insert writes; the value is in two (see
+// exactValues).
+const eventColumns = `seq, epoch, id, ts, device_type, category, client, client_group, valid, value_lo, value_hi`
+
+// storedValue is an event's value as its two columns hold it.
+type storedValue struct{ lo, hi int64 }
+
+func (v storedValue) decimal() tally.Decimal { return tally.DecimalFromParts(v.hi, v.lo) }
+
+// cellSum is a cell's sum as its two columns hold it.
+type cellSum struct{ hi, lo int64 }
+
+func (s cellSum) decimal() tally.Decimal { return tally.DecimalFromLimbs(s.hi, s.lo) }
+
+func limbsOf(d tally.Decimal) (cellSum, error) {
+	hi, lo, ok := d.Limbs()
+	if !ok {
+		return cellSum{}, tally.Errorf(tally.EInternal, "sqlite: a cell's sum %s is out of range", d)
+	}
+	return cellSum{hi, lo}, nil
+}
 
 func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (*writer, error) {
 	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st}
@@ -145,11 +165,11 @@ func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (
 	}
 	for n := 1; n <= k.chunk; n *= 2 {
 		var ins, cells *sql.Stmt
-		if err := prepare(&ins, `INSERT INTO events (`+eventColumns+`) VALUES `+rows(n, 10)); err != nil {
+		if err := prepare(&ins, `INSERT INTO events (`+eventColumns+`) VALUES `+rows(n, 11)); err != nil {
 			return fail(err)
 		}
 		w.stmts.insert = append(w.stmts.insert, ins)
-		if err := prepare(&cells, `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum) VALUES `+rows(n, 8)); err != nil {
+		if err := prepare(&cells, `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo) VALUES `+rows(n, 9)); err != nil {
 			return fail(err)
 		}
 		w.stmts.insertCells = append(w.stmts.insertCells, cells)
@@ -160,10 +180,10 @@ func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (
 	}{
 		{&w.stmts.probe, `SELECT 1 FROM events WHERE ` + epochs + ` AND id = ?`},
 		{&w.stmts.deleteByID, `DELETE FROM events WHERE ` + epochs + ` AND id = ?
-			RETURNING seq, ts, device_type, category, client, client_group, valid, value`},
+			RETURNING seq, ts, device_type, category, client, client_group, valid, value_lo, value_hi`},
 		{&w.stmts.deleteBySeq, `DELETE FROM events WHERE seq = ?
-			RETURNING seq, ts, device_type, category, client, client_group, valid, value`},
-		{&w.stmts.subtract, `UPDATE cells SET count = count - ?, sum = sum - ?
+			RETURNING seq, ts, device_type, category, client, client_group, valid, value_lo, value_hi`},
+		{&w.stmts.subtract, `UPDATE cells SET count = count - ?, sum_hi = sum_hi - ?, sum_lo = sum_lo - ?
 			WHERE day = ? AND device_type = ? AND category = ? AND client = ? AND client_group = ? AND valid = ?`},
 		{&w.stmts.dropEmpty, `DELETE FROM cells
 			WHERE day = ? AND device_type = ? AND category = ? AND client = ? AND client_group = ? AND valid = ? AND count <= 0`},
@@ -468,8 +488,9 @@ func (t *writeTx) flush() error {
 		args := t.args[:0]
 		for _, r := range t.rows[:n] {
 			e := r.e
+			hi, lo := e.Value.Parts()
 			args = append(args, r.seq, r.seq>>t.w.k.epochShift, e.ID[:], e.Timestamp.UnixMicro(), int64(e.DeviceType),
-				int64(e.Category), int64(e.Client), int64(e.ClientGroup), e.Valid, e.Value)
+				int64(e.Category), int64(e.Client), int64(e.ClientGroup), e.Valid, lo, hi)
 		}
 		t.args = args
 		if err := t.exec(t.w.stmts.insert[i], args...); err != nil {
@@ -540,16 +561,19 @@ func (t *writeTx) delete(id tally.ID) error {
 		t.days[k.Bucket] = st
 	}
 	t.events--
-	t.deltas = append(t.deltas, cellDelta{k, -1, -e.Value})
+	t.deltas = append(t.deltas, cellDelta{k, -1, e.Value.Neg()})
 	return nil
 }
 
 // subtractCell takes count events with the given sum of values out of the
-// stored cell k, and drops the cell once it counts nothing, so that no
-// rounding residue of the sum survives.
-func (t *writeTx) subtractCell(k tally.CellKey, count int64, sum float64) error {
+// stored cell k, and drops the cell once it counts nothing.
+func (t *writeTx) subtractCell(k tally.CellKey, count int64, sum tally.Decimal) error {
 	key := []any{k.Bucket, int64(k.DeviceType), int64(k.Category), int64(k.Client), int64(k.ClientGroup), k.Valid}
-	if err := t.exec(t.w.stmts.subtract, append([]any{count, sum}, key...)...); err != nil {
+	limbs, err := limbsOf(sum)
+	if err != nil {
+		return err
+	}
+	if err := t.exec(t.w.stmts.subtract, append([]any{count, limbs.hi, limbs.lo}, key...)...); err != nil {
 		return fmt.Errorf("sqlite: subtract from cell: %w", err)
 	}
 	if err := t.exec(t.w.stmts.dropEmpty, key...); err != nil {
@@ -606,7 +630,7 @@ func (t *writeTx) refresh() error {
 			return fmt.Errorf("sqlite: refresh day: %w", err)
 		}
 		var cells []cellDelta
-		t.w.cube().DayCells(d, func(k tally.CellKey, count int64, sum float64) {
+		t.w.cube().DayCells(d, func(k tally.CellKey, count int64, sum tally.Decimal) {
 			cells = append(cells, cellDelta{k, count, sum})
 		})
 		if err := t.insertCells(cells); err != nil {
@@ -630,8 +654,12 @@ func (t *writeTx) insertCells(cells []cellDelta) error {
 		args := t.args[:0]
 		for _, c := range cells[:n] {
 			k := &c.key
+			limbs, err := limbsOf(c.sum)
+			if err != nil {
+				return err
+			}
 			args = append(args, k.Bucket, int64(k.DeviceType), int64(k.Category), int64(k.Client), int64(k.ClientGroup),
-				k.Valid, c.count, c.sum)
+				k.Valid, c.count, limbs.hi, limbs.lo)
 		}
 		t.args = args
 		if err := t.exec(t.w.stmts.insertCells[i], args...); err != nil {
@@ -643,12 +671,14 @@ func (t *writeTx) insertCells(cells []cellDelta) error {
 }
 
 // scanDeleted reads the columns seq, ts, device_type, category, client,
-// client_group, valid, value.
+// client_group, valid, value_lo, value_hi.
 func scanDeleted(row *sql.Row, seq *int64, e *tally.Event) error {
 	var ts, device, category int64
-	if err := row.Scan(seq, &ts, &device, &category, &e.Client, &e.ClientGroup, &e.Valid, &e.Value); err != nil {
+	var v storedValue
+	if err := row.Scan(seq, &ts, &device, &category, &e.Client, &e.ClientGroup, &e.Valid, &v.lo, &v.hi); err != nil {
 		return err
 	}
 	setEvent(e, ts, device, category)
+	e.Value = v.decimal()
 	return nil
 }

@@ -24,21 +24,21 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 		}{{
 			name: "all set",
 			in: tally.Event{ID: idOf(1), DeviceType: tally.DeviceMobile, Category: 7, Client: 412, ClientGroup: 3,
-				Timestamp: date("2026-11-02T13:04:05.123456Z"), Valid: true, Value: 47.25},
+				Timestamp: date("2026-11-02T13:04:05.123456Z"), Valid: true, Value: tally.MustDecimal("47.25")},
 			want: tally.Event{ID: idOf(1), DeviceType: tally.DeviceMobile, Category: 7, Client: 412, ClientGroup: 3,
-				Timestamp: date("2026-11-02T13:04:05.123456Z"), Valid: true, Value: 47.25},
+				Timestamp: date("2026-11-02T13:04:05.123456Z"), Valid: true, Value: tally.MustDecimal("47.25")},
 		}, {
 			name: "nulls",
 			in: tally.Event{ID: idOf(2), DeviceType: tally.DeviceNone, Category: tally.NoCategory, Client: 1, ClientGroup: 1,
-				Timestamp: date("2026-01-01T00:00:00Z"), Value: 0},
+				Timestamp: date("2026-01-01T00:00:00Z"), Value: tally.MustDecimal("0")},
 			want: tally.Event{ID: idOf(2), DeviceType: tally.DeviceNone, Category: tally.NoCategory, Client: 1, ClientGroup: 1,
-				Timestamp: date("2026-01-01T00:00:00Z"), Value: 0},
+				Timestamp: date("2026-01-01T00:00:00Z"), Value: tally.MustDecimal("0")},
 		}, {
 			name: "category zero is not null",
 			in: tally.Event{ID: idOf(3), DeviceType: tally.DeviceTablet, Category: 0, Client: 0, ClientGroup: 0,
-				Timestamp: date("2026-01-01T00:00:00Z"), Value: -1.5},
+				Timestamp: date("2026-01-01T00:00:00Z"), Value: tally.MustDecimal("-1.5")},
 			want: tally.Event{ID: idOf(3), DeviceType: tally.DeviceTablet, Category: 0, Client: 0, ClientGroup: 0,
-				Timestamp: date("2026-01-01T00:00:00Z"), Value: -1.5},
+				Timestamp: date("2026-01-01T00:00:00Z"), Value: tally.MustDecimal("-1.5")},
 		}, {
 			name: "extremes",
 			in: tally.Event{ID: idOf(4), DeviceType: tally.DeviceDesktop, Category: math.MinInt32, Client: math.MaxInt32,
@@ -48,21 +48,21 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 		}, {
 			name: "earliest time, smallest value",
 			in: tally.Event{ID: idOf(5), Category: math.MaxInt32, Client: math.MinInt32, ClientGroup: math.MaxInt32,
-				Timestamp: tally.MinTime, Value: -tally.MaxValue},
+				Timestamp: tally.MinTime, Value: tally.MaxValue.Neg()},
 			want: tally.Event{ID: idOf(5), Category: math.MaxInt32, Client: math.MinInt32, ClientGroup: math.MaxInt32,
-				Timestamp: tally.MinTime, Value: -tally.MaxValue},
+				Timestamp: tally.MinTime, Value: tally.MaxValue.Neg()},
 		}, {
 			name: "offset converted to UTC, nanoseconds cut to microseconds",
 			in: tally.Event{ID: idOf(6), Category: 1, Client: 1, ClientGroup: 1,
-				Timestamp: time.Date(2026, 3, 1, 5, 0, 0, 123456789, kolkata), Value: 0.1},
+				Timestamp: time.Date(2026, 3, 1, 5, 0, 0, 123456789, kolkata), Value: tally.MustDecimal("0.1")},
 			want: tally.Event{ID: idOf(6), Category: 1, Client: 1, ClientGroup: 1,
-				Timestamp: date("2026-02-28T23:30:00.123456Z"), Value: 0.1},
+				Timestamp: date("2026-02-28T23:30:00.123456Z"), Value: tally.MustDecimal("0.1")},
 		}, {
 			name: "before 1970",
 			in: tally.Event{ID: idOf(7), Category: 1, Client: 1, ClientGroup: 1,
-				Timestamp: date("1969-12-31T23:59:59.999999Z"), Value: 1},
+				Timestamp: date("1969-12-31T23:59:59.999999Z"), Value: tally.MustDecimal("1")},
 			want: tally.Event{ID: idOf(7), Category: 1, Client: 1, ClientGroup: 1,
-				Timestamp: date("1969-12-31T23:59:59.999999Z"), Value: 1},
+				Timestamp: date("1969-12-31T23:59:59.999999Z"), Value: tally.MustDecimal("1")},
 		}}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -85,10 +85,10 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 	t.Run("Conflict", func(t *testing.T) {
 		s := newStore(t)
 		first := tally.Event{ID: idOf(1), DeviceType: tally.DeviceDesktop, Category: 1, Client: 1, ClientGroup: 1,
-			Timestamp: date("2026-03-01T10:00:00Z"), Valid: true, Value: 1}
+			Timestamp: date("2026-03-01T10:00:00Z"), Valid: true, Value: tally.MustDecimal("1")}
 		mustCreate(t, s, first)
 		second := tally.Event{ID: idOf(1), DeviceType: tally.DeviceMobile, Category: 2, Client: 2, ClientGroup: 2,
-			Timestamp: date("2026-03-05T10:00:00Z"), Value: 100}
+			Timestamp: date("2026-03-05T10:00:00Z"), Value: tally.MustDecimal("100")}
 		wantCode(t, "CreateEvent of a stored id", s.CreateEvent(ctx, second), tally.EConflict)
 		got, err := s.Event(ctx, first.ID)
 		if err != nil {
@@ -105,7 +105,7 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		s := newStore(t)
-		e := tally.Event{ID: idOf(1), Client: 1, ClientGroup: 1, Timestamp: date("2026-03-01T10:00:00Z"), Value: 1}
+		e := tally.Event{ID: idOf(1), Client: 1, ClientGroup: 1, Timestamp: date("2026-03-01T10:00:00Z"), Value: tally.MustDecimal("1")}
 		mustCreate(t, s, e)
 		_, err := s.Event(ctx, idOf(2))
 		wantCode(t, "Event of an unknown id", err, tally.ENotFound)
@@ -122,9 +122,9 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 
 	t.Run("DeleteLeavesOthers", func(t *testing.T) {
 		s := newStore(t)
-		a := tally.Event{ID: idOf(1), Client: 1, ClientGroup: 1, Timestamp: date("2026-03-01T10:00:00Z"), Value: 1}
+		a := tally.Event{ID: idOf(1), Client: 1, ClientGroup: 1, Timestamp: date("2026-03-01T10:00:00Z"), Value: tally.MustDecimal("1")}
 		b := a
-		b.ID, b.Value = idOf(2), 2
+		b.ID, b.Value = idOf(2), tally.DecimalFromInt(2)
 		mustCreate(t, s, a, b)
 		if err := s.DeleteEvent(ctx, a.ID); err != nil {
 			t.Fatalf("DeleteEvent: %v", err)
@@ -148,7 +148,7 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 			wg.Go(func() {
 				for i := range each {
 					e := tally.Event{ID: idOf(w*each + i), Client: int32(w), ClientGroup: 1,
-						Timestamp: date("2026-03-01T10:00:00Z"), Value: 1}
+						Timestamp: date("2026-03-01T10:00:00Z"), Value: tally.MustDecimal("1")}
 					errs <- s.CreateEvent(ctx, e)
 					_, err := s.Report(ctx, *normalized(tally.ReportQuery{}))
 					errs <- err
@@ -177,16 +177,16 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 
 func testCreateEvents(t *testing.T, newStore func(t *testing.T) tally.Store) {
 	ctx := context.Background()
-	ev := func(n int, value float64) tally.Event {
+	ev := func(n int, value int64) tally.Event {
 		return tally.Event{ID: idOf(n), DeviceType: tally.DeviceMobile, Category: 1, Client: 1, ClientGroup: 1,
-			Timestamp: date("2026-03-01T10:00:00Z"), Value: value}
+			Timestamp: date("2026-03-01T10:00:00Z"), Value: tally.DecimalFromInt(value)}
 	}
 	tests := []struct {
 		name   string
 		stored []tally.Event
 		batch  []tally.Event
 		want   []bool
-		sum    float64 // of every stored event afterwards
+		sum    int64 // of every stored event afterwards
 		count  int64
 	}{
 		{name: "empty", batch: []tally.Event{}, want: []bool{}},
@@ -210,7 +210,7 @@ func testCreateEvents(t *testing.T, newStore func(t *testing.T) tally.Store) {
 				t.Errorf("inserted (-want +got):\n%s", diff)
 			}
 			r := MustReport(t, s, tally.ReportQuery{})
-			if diff := cmp.Diff(tally.Totals{Count: tt.count, Sum: tt.sum}, r.Totals); diff != "" {
+			if diff := cmp.Diff(tally.Totals{Count: tt.count, Sum: tally.DecimalFromInt(tt.sum)}, r.Totals); diff != "" {
 				t.Errorf("totals (-want +got):\n%s", diff)
 			}
 			// The first version of each id is the one kept.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -135,7 +136,7 @@ func loadRandom(t *testing.T, s tally.Store, r *rand.Rand, n int, zones []*time.
 		}
 	}
 	for _, id := range order {
-		if r.IntN(10) != 0 {
+		if r.IntN(4) != 0 {
 			continue
 		}
 		if err := s.DeleteEvent(ctx, id); err != nil {
@@ -174,10 +175,27 @@ func randomEvent(r *rand.Rand, zones []*time.Location) tally.Event {
 		ClientGroup: randomGroups[r.IntN(len(randomGroups))],
 		Timestamp:   ts,
 		Valid:       r.IntN(3) != 0,
-		// Quarters are exact in binary, so sums do not depend on the order of
-		// addition and orders by sum or mean are the same in every store.
-		Value: float64(r.IntN(8001)-2000) / 4,
+		Value:       randomValue(r),
 	}
+}
+
+// randomValue draws adversarial values: cents beside the largest values
+// allowed, both signs, and millionths, so that any sum kept in floating
+// point, or rounded before the end, shows in the reports.
+func randomValue(r *rand.Rand) tally.Decimal {
+	switch r.IntN(10) {
+	case 0:
+		return tally.MaxValue
+	case 1:
+		return tally.MaxValue.Neg()
+	case 2: // the largest values less a cent or a millionth
+		return tally.MaxValue.Sub(tally.DecimalFromMicros(int64(1 + r.IntN(2)*9_999)))
+	case 3: // millionths
+		return tally.DecimalFromMicros(int64(r.IntN(2001) - 1000))
+	case 4: // 0.1, 0.2, 0.3 and their like
+		return tally.DecimalFromMicros(int64(r.IntN(10)-3) * 100_000)
+	}
+	return tally.DecimalFromMicros(int64(r.IntN(40001)-10000) * 10_000) // cents
 }
 
 func randomQuery(r *rand.Rand, zones []*time.Location) tally.ReportQuery {
@@ -259,13 +277,31 @@ type naiveRow struct {
 	group  int64
 	valid  bool
 	count  int64
-	sum    float64
+	sum    *big.Rat
 }
 
 type naiveResult struct {
-	rows   []*naiveRow // the requested page
-	total  int
-	totals tally.Totals
+	rows  []*naiveRow // the requested page
+	total int
+	count int64    // of all matching events
+	sum   *big.Rat // of all matching events
+}
+
+// ratOf is d as an exact rational, read from its decimal text so that the
+// recomputation shares no arithmetic with tally.Decimal.
+func ratOf(d tally.Decimal) *big.Rat {
+	r, ok := new(big.Rat).SetString(d.String())
+	if !ok {
+		panic("storetest: Decimal.String() is not a number: " + d.String())
+	}
+	return r
+}
+
+// naiveMean is the exact mean rounded once to a float64, as reports print
+// and order it.
+func naiveMean(sum *big.Rat, count int64) float64 {
+	f, _ := new(big.Rat).Quo(sum, new(big.Rat).SetInt64(count)).Float64()
+	return f
 }
 
 // naiveReport recomputes a report from raw events the slow and obvious way,
@@ -273,15 +309,16 @@ type naiveResult struct {
 func naiveReport(events []tally.Event, q *tally.ReportQuery) naiveResult {
 	groups := make(map[string]*naiveRow)
 	var all []*naiveRow
-	var res naiveResult
+	res := naiveResult{sum: new(big.Rat)}
 	for i := range events {
 		e := &events[i]
 		if !naiveMatch(e, &q.Filter) {
 			continue
 		}
-		res.totals.Count++
-		res.totals.Sum += e.Value
-		row := &naiveRow{}
+		v := ratOf(e.Value)
+		res.count++
+		res.sum.Add(res.sum, v)
+		row := &naiveRow{sum: new(big.Rat)}
 		for _, c := range q.GroupBy {
 			var label string
 			switch c {
@@ -317,7 +354,7 @@ func naiveReport(events []tally.Event, q *tally.ReportQuery) naiveResult {
 			all = append(all, g)
 		}
 		g.count++
-		g.sum += e.Value
+		g.sum.Add(g.sum, v)
 	}
 	slices.SortFunc(all, func(x, y *naiveRow) int { return naiveCompare(q, x, y) })
 	res.total = len(all)
@@ -436,9 +473,9 @@ func naiveCompareColumn(c tally.Column, x, y *naiveRow) int {
 	case tally.ColCount:
 		return compareInts(x.count, y.count)
 	case tally.ColSum:
-		return compareFloats(x.sum, y.sum)
+		return x.sum.Cmp(y.sum)
 	case tally.ColMean:
-		return compareFloats(x.sum/float64(x.count), y.sum/float64(y.count))
+		return compareFloats(naiveMean(x.sum, x.count), naiveMean(y.sum, y.count))
 	}
 	panic(fmt.Sprintf("naiveCompareColumn: column %d", c))
 }
@@ -464,14 +501,14 @@ func compareFloats(x, y float64) int {
 }
 
 // compareReports describes how got differs from want, or returns "".
-// Counts must be equal; sums may differ by a relative 1e-9.
+// Counts and sums must be equal, exactly.
 func compareReports(q *tally.ReportQuery, want naiveResult, got tally.Report) string {
 	var b strings.Builder
 	if got.TotalCount != want.total {
 		fmt.Fprintf(&b, "TotalCount %d, want %d\n", got.TotalCount, want.total)
 	}
-	if got.Totals.Count != want.totals.Count || !closeEnough(got.Totals.Sum, want.totals.Sum) {
-		fmt.Fprintf(&b, "Totals %+v, want %+v\n", got.Totals, want.totals)
+	if got.Totals.Count != want.count || ratOf(got.Totals.Sum).Cmp(want.sum) != 0 {
+		fmt.Fprintf(&b, "Totals %d %s, want %d %s\n", got.Totals.Count, got.Totals.Sum, want.count, want.sum.FloatString(6))
 	}
 	if len(got.Rows) != len(want.rows) {
 		fmt.Fprintf(&b, "%d rows, want %d\n", len(got.Rows), len(want.rows))
@@ -482,7 +519,7 @@ func compareReports(q *tally.ReportQuery, want naiveResult, got tally.Report) st
 		ok := i < len(got.Rows) && i < len(want.rows)
 		if i < len(got.Rows) {
 			r := got.Rows[i]
-			g = fmt.Sprintf("%s: %d %g", strings.Join(storeKey(q, r.Key), " "), r.Count, r.Sum)
+			g = fmt.Sprintf("%s: %d %s", strings.Join(storeKey(q, r.Key), " "), r.Count, r.Sum)
 			if r.Key != zeroUngrouped(q, r.Key) {
 				g += " (columns not grouped are set)"
 				ok = false
@@ -490,12 +527,12 @@ func compareReports(q *tally.ReportQuery, want naiveResult, got tally.Report) st
 		}
 		if i < len(want.rows) {
 			r := want.rows[i]
-			w = fmt.Sprintf("%s: %d %g", strings.Join(r.labels, " "), r.count, r.sum)
+			w = fmt.Sprintf("%s: %d %s", strings.Join(r.labels, " "), r.count, r.sum.FloatString(6))
 		}
 		if ok {
 			gr, wr := got.Rows[i], want.rows[i]
 			ok = strings.Join(storeKey(q, gr.Key), " ") == strings.Join(wr.labels, " ") &&
-				gr.Count == wr.count && closeEnough(gr.Sum, wr.sum)
+				gr.Count == wr.count && ratOf(gr.Sum).Cmp(wr.sum) == 0
 		}
 		if !ok {
 			fmt.Fprintf(&b, "row %d: got %q, want %q\n", q.Offset+i, g, w)
@@ -506,8 +543,4 @@ func compareReports(q *tally.ReportQuery, want naiveResult, got tally.Report) st
 		}
 	}
 	return b.String()
-}
-
-func closeEnough(x, y float64) bool {
-	return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y))
 }

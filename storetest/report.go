@@ -46,14 +46,14 @@ type reportCase struct {
 // reportFixture: values are powers of two, so a sum tells which events a row
 // holds. Event 99 is created and deleted, so it must be in no report.
 var reportFixture = []tally.Event{
-	{ID: idOf(1), Timestamp: date("2026-03-01T10:00:00Z"), DeviceType: tally.DeviceDesktop, Category: 1, Client: 1, ClientGroup: 10, Valid: true, Value: 1},
-	{ID: idOf(2), Timestamp: date("2026-03-01T23:59:59.999999Z"), DeviceType: tally.DeviceMobile, Category: tally.NoCategory, Client: 2, ClientGroup: 10, Valid: false, Value: 2},
-	{ID: idOf(3), Timestamp: date("2026-03-02T00:00:00Z"), DeviceType: tally.DeviceNone, Category: 2, Client: 1, ClientGroup: 20, Valid: true, Value: 4},
-	{ID: idOf(4), Timestamp: date("2026-03-02T12:30:00Z"), DeviceType: tally.DeviceTablet, Category: 1, Client: 3, ClientGroup: 20, Valid: true, Value: 8},
-	{ID: idOf(5), Timestamp: date("2026-03-03T05:00:00Z"), DeviceType: tally.DeviceDesktop, Category: tally.NoCategory, Client: 2, ClientGroup: 10, Valid: false, Value: 16},
-	{ID: idOf(6), Timestamp: date("2026-03-03T05:00:00Z"), DeviceType: tally.DeviceDesktop, Category: tally.NoCategory, Client: 2, ClientGroup: 10, Valid: false, Value: 32},
-	{ID: idOf(7), Timestamp: date("2026-03-04T00:00:00Z"), DeviceType: tally.DeviceNone, Category: 0, Client: 1, ClientGroup: 10, Valid: true, Value: -0.5},
-	{ID: idOf(99), Timestamp: date("2026-03-02T08:00:00Z"), DeviceType: tally.DeviceMobile, Category: 5, Client: 9, ClientGroup: 99, Valid: true, Value: 1000},
+	{ID: idOf(1), Timestamp: date("2026-03-01T10:00:00Z"), DeviceType: tally.DeviceDesktop, Category: 1, Client: 1, ClientGroup: 10, Valid: true, Value: tally.MustDecimal("1")},
+	{ID: idOf(2), Timestamp: date("2026-03-01T23:59:59.999999Z"), DeviceType: tally.DeviceMobile, Category: tally.NoCategory, Client: 2, ClientGroup: 10, Valid: false, Value: tally.MustDecimal("2")},
+	{ID: idOf(3), Timestamp: date("2026-03-02T00:00:00Z"), DeviceType: tally.DeviceNone, Category: 2, Client: 1, ClientGroup: 20, Valid: true, Value: tally.MustDecimal("4")},
+	{ID: idOf(4), Timestamp: date("2026-03-02T12:30:00Z"), DeviceType: tally.DeviceTablet, Category: 1, Client: 3, ClientGroup: 20, Valid: true, Value: tally.MustDecimal("8")},
+	{ID: idOf(5), Timestamp: date("2026-03-03T05:00:00Z"), DeviceType: tally.DeviceDesktop, Category: tally.NoCategory, Client: 2, ClientGroup: 10, Valid: false, Value: tally.MustDecimal("16")},
+	{ID: idOf(6), Timestamp: date("2026-03-03T05:00:00Z"), DeviceType: tally.DeviceDesktop, Category: tally.NoCategory, Client: 2, ClientGroup: 10, Valid: false, Value: tally.MustDecimal("32")},
+	{ID: idOf(7), Timestamp: date("2026-03-04T00:00:00Z"), DeviceType: tally.DeviceNone, Category: 0, Client: 1, ClientGroup: 10, Valid: true, Value: tally.MustDecimal("-0.5")},
+	{ID: idOf(99), Timestamp: date("2026-03-02T08:00:00Z"), DeviceType: tally.DeviceMobile, Category: 5, Client: 9, ClientGroup: 99, Valid: true, Value: tally.MustDecimal("1000")},
 }
 
 var allSix = []string{
@@ -230,7 +230,7 @@ func testReport(t *testing.T, newStore func(t *testing.T) tally.Store) {
 
 	t.Run("totals", func(t *testing.T) {
 		r := MustReport(t, s, tally.ReportQuery{Filter: tally.Filter{Valid: ptr(true)}, Limit: 1})
-		if diff := cmp.Diff(tally.Totals{Count: 4, Sum: 12.5}, r.Totals); diff != "" {
+		if diff := cmp.Diff(tally.Totals{Count: 4, Sum: tally.MustDecimal("12.5")}, r.Totals); diff != "" {
 			t.Errorf("totals (-want +got):\n%s", diff)
 		}
 		r = MustReport(t, s, tally.ReportQuery{Filter: tally.Filter{Clients: []int32{42}}})
@@ -280,12 +280,12 @@ func totalsOf(t *testing.T, rows []string) tally.Totals {
 	for _, r := range rows {
 		f := strings.Fields(r[strings.LastIndex(r, ":")+1:])
 		n, err1 := strconv.ParseInt(f[0], 10, 64)
-		s, err2 := strconv.ParseFloat(f[1], 64)
+		s, err2 := tally.ParseDecimal(f[1])
 		if err1 != nil || err2 != nil {
 			t.Fatalf("bad want row %q", r)
 		}
 		tot.Count += n
-		tot.Sum += s
+		tot.Sum = tot.Sum.Add(s)
 	}
 	return tot
 }
@@ -294,21 +294,21 @@ func totalsOf(t *testing.T, rows []string) tally.Totals {
 // 25 October 01:00 UTC) and local midnights in zones with :30 and :45
 // offsets.
 var zoneFixture = []tally.Event{
-	{ID: idOf(1), Timestamp: date("2026-03-28T22:59:00Z"), Value: 1},   // Sat 28 Mar 23:59 CET
-	{ID: idOf(2), Timestamp: date("2026-03-28T23:30:00Z"), Value: 2},   // Sun 29 Mar 00:30 CET
-	{ID: idOf(3), Timestamp: date("2026-03-29T00:30:00Z"), Value: 4},   // 01:30 CET
-	{ID: idOf(4), Timestamp: date("2026-03-29T01:30:00Z"), Value: 8},   // 03:30 CEST
-	{ID: idOf(5), Timestamp: date("2026-03-29T21:59:00Z"), Value: 16},  // 23:59 CEST
-	{ID: idOf(6), Timestamp: date("2026-03-29T22:00:00Z"), Value: 32},  // Mon 30 Mar 00:00 CEST
-	{ID: idOf(7), Timestamp: date("2026-10-24T22:00:00Z"), Value: 64},  // Sun 25 Oct 00:00 CEST
-	{ID: idOf(8), Timestamp: date("2026-10-25T00:30:00Z"), Value: 128}, // 02:30 CEST
-	{ID: idOf(9), Timestamp: date("2026-10-25T01:30:00Z"), Value: 256}, // 02:30 CET, again
-	{ID: idOf(10), Timestamp: date("2026-10-25T22:59:00Z"), Value: 512},
-	{ID: idOf(11), Timestamp: date("2026-10-25T23:00:00Z"), Value: 1024}, // Mon 26 Oct 00:00 CET
+	{ID: idOf(1), Timestamp: date("2026-03-28T22:59:00Z"), Value: tally.MustDecimal("1")},   // Sat 28 Mar 23:59 CET
+	{ID: idOf(2), Timestamp: date("2026-03-28T23:30:00Z"), Value: tally.MustDecimal("2")},   // Sun 29 Mar 00:30 CET
+	{ID: idOf(3), Timestamp: date("2026-03-29T00:30:00Z"), Value: tally.MustDecimal("4")},   // 01:30 CET
+	{ID: idOf(4), Timestamp: date("2026-03-29T01:30:00Z"), Value: tally.MustDecimal("8")},   // 03:30 CEST
+	{ID: idOf(5), Timestamp: date("2026-03-29T21:59:00Z"), Value: tally.MustDecimal("16")},  // 23:59 CEST
+	{ID: idOf(6), Timestamp: date("2026-03-29T22:00:00Z"), Value: tally.MustDecimal("32")},  // Mon 30 Mar 00:00 CEST
+	{ID: idOf(7), Timestamp: date("2026-10-24T22:00:00Z"), Value: tally.MustDecimal("64")},  // Sun 25 Oct 00:00 CEST
+	{ID: idOf(8), Timestamp: date("2026-10-25T00:30:00Z"), Value: tally.MustDecimal("128")}, // 02:30 CEST
+	{ID: idOf(9), Timestamp: date("2026-10-25T01:30:00Z"), Value: tally.MustDecimal("256")}, // 02:30 CET, again
+	{ID: idOf(10), Timestamp: date("2026-10-25T22:59:00Z"), Value: tally.MustDecimal("512")},
+	{ID: idOf(11), Timestamp: date("2026-10-25T23:00:00Z"), Value: tally.MustDecimal("1024")}, // Mon 26 Oct 00:00 CET
 	// Kolkata +05:30 and Kathmandu +05:45.
-	{ID: idOf(21), Timestamp: date("2026-04-30T20:00:00Z"), Value: 1}, // 1 May 01:30 IST, 01:45 NPT
-	{ID: idOf(22), Timestamp: date("2026-05-01T18:29:59Z"), Value: 2}, // 1 May 23:59:59 IST, 2 May 00:14:59 NPT
-	{ID: idOf(23), Timestamp: date("2026-05-01T18:30:00Z"), Value: 4}, // 2 May 00:00 IST, 00:15 NPT
+	{ID: idOf(21), Timestamp: date("2026-04-30T20:00:00Z"), Value: tally.MustDecimal("1")}, // 1 May 01:30 IST, 01:45 NPT
+	{ID: idOf(22), Timestamp: date("2026-05-01T18:29:59Z"), Value: tally.MustDecimal("2")}, // 1 May 23:59:59 IST, 2 May 00:14:59 NPT
+	{ID: idOf(23), Timestamp: date("2026-05-01T18:30:00Z"), Value: tally.MustDecimal("4")}, // 2 May 00:00 IST, 00:15 NPT
 }
 
 func testReportZones(t *testing.T, newStore func(t *testing.T) tally.Store) {

@@ -114,7 +114,7 @@ func rowStrings(t *testing.T, q *tally.ReportQuery, rows []tally.Row) []string {
 			t.Errorf("row %v: columns not grouped are not zero", r.Key)
 		}
 		out = append(out, strings.Join(keys, " ")+": "+strconv.FormatInt(r.Count, 10)+" "+
-			strconv.FormatFloat(r.Sum, 'g', -1, 64))
+			r.Sum.String())
 	}
 	return out
 }

@@ -60,7 +60,7 @@ func (c *cli) check(ctx context.Context, args []string, repair bool) error {
 		if k.Category != tally.NoCategory {
 			cat = fmt.Sprint(int64(k.Category))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%g\t%d\t%g\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%s\t%d\t%s\n",
 			time.Unix(k.Bucket, 0).UTC().Format(time.DateOnly), k.DeviceType, cat, k.Client, k.ClientGroup, k.Valid,
 			d.Stored.Count, d.Stored.Sum, d.Recomputed.Count, d.Recomputed.Sum)
 	}

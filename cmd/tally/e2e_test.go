@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
-	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -84,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	type agg struct {
 		count int
-		sum   float64
+		sum   tally.Decimal
 	}
 	byDay := map[string]agg{}
 	var total agg
@@ -93,10 +92,10 @@ func TestEndToEnd(t *testing.T) {
 		d := e.Timestamp.Format(time.DateOnly)
 		a := byDay[d]
 		a.count++
-		a.sum += e.Value
+		a.sum = a.sum.Add(e.Value)
 		byDay[d] = a
 		total.count++
-		total.sum += e.Value
+		total.sum = total.sum.Add(e.Value)
 	}
 
 	checkDays := func(t *testing.T) {
@@ -115,12 +114,13 @@ func TestEndToEnd(t *testing.T) {
 		got := map[string]agg{}
 		for _, r := range records[1:] {
 			n, _ := strconv.Atoi(r[1])
-			s, _ := strconv.ParseFloat(r[2], 64)
+			s, err := tally.ParseDecimal(r[2])
+			if err != nil {
+				t.Fatalf("sum %q: %v", r[2], err)
+			}
 			got[r[0]] = agg{n, s}
 		}
-		if diff := cmp.Diff(byDay, got, cmp.AllowUnexported(agg{}), cmp.Comparer(func(x, y float64) bool {
-			return math.Abs(x-y) <= 1e-6*math.Max(1, math.Abs(x))
-		})); diff != "" {
+		if diff := cmp.Diff(byDay, got, cmp.AllowUnexported(agg{})); diff != "" {
 			t.Errorf("count and sum per day (-want +got):\n%s", diff)
 		}
 	}

@@ -119,9 +119,9 @@ type reportBody struct {
 	} `json:"pagination"`
 	Rows   []orderedObject `json:"rows"`
 	Totals *struct {
-		Count int64    `json:"count"`
-		Sum   float64  `json:"sum"`
-		Mean  *float64 `json:"mean"`
+		Count int64       `json:"count"`
+		Sum   json.Number `json:"sum"` // exact: shown as written
+		Mean  *float64    `json:"mean"`
 	} `json:"totals"`
 }
 
@@ -194,14 +194,15 @@ func writeReportTable(w io.Writer, r *reportBody) error {
 		if t.Mean != nil {
 			mean = formatFloat(*t.Mean)
 		}
-		footer += fmt.Sprintf("; totals: count %d, sum %s, mean %s", t.Count, formatFloat(t.Sum), mean)
+		footer += fmt.Sprintf("; totals: count %d, sum %s, mean %s", t.Count, t.Sum, mean)
 	}
 	_, err := fmt.Fprintln(w, footer)
 	return err
 }
 
-// formatCell renders one JSON value for people: strings unquoted, sums and
-// means to two decimals (--csv gives the exact values).
+// formatCell renders one JSON value for people: strings unquoted, means to
+// two decimals (--csv gives them in full). Sums are exact decimals and are
+// shown as the server wrote them.
 func formatCell(key string, v json.RawMessage) string {
 	s := string(bytes.TrimSpace(v))
 	switch {
@@ -212,7 +213,7 @@ func formatCell(key string, v json.RawMessage) string {
 		if json.Unmarshal(v, &str) == nil {
 			return str
 		}
-	case key == "sum" || key == "mean":
+	case key == "mean":
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return formatFloat(f)
 		}

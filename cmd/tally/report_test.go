@@ -41,7 +41,7 @@ func TestReportTable(t *testing.T) {
 	  "pagination": {"total_count": 3, "offset": 1, "page_size": 2},
 	  "rows": [
 	    {"day": "2026-11-02", "device_type": "desktop", "category": null, "count": 17, "sum": 803.5, "mean": 47.26470588235294},
-	    {"day": "2026-11-02", "device_type": null, "category": 12, "count": 1000, "sum": 50001.330000000002, "mean": 50.00133}
+	    {"day": "2026-11-02", "device_type": null, "category": 12, "count": 1000, "sum": 50001.33, "mean": 50.00133}
 	  ],
 	  "totals": {"count": 1100, "sum": 55000, "mean": 50}
 	}`
@@ -52,9 +52,9 @@ func TestReportTable(t *testing.T) {
 		t.Fatalf("report: %v", err)
 	}
 	want := `day         device_type  category  count  sum       mean
-2026-11-02  desktop      null      17     803.50    47.26
+2026-11-02  desktop      null      17     803.5     47.26
 2026-11-02  null         12        1000   50001.33  50.00
-rows 2-3 of 3; totals: count 1100, sum 55000.00, mean 50.00
+rows 2-3 of 3; totals: count 1100, sum 55000, mean 50.00
 `
 	if diff := cmp.Diff(want, stdout); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
