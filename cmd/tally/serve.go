@@ -344,20 +344,29 @@ func openSQLite(ctx context.Context, path, sync string, observe func(int, time.D
 // serveDebug serves the runtime profiles on their own listener, so that they
 // are never reachable through the API's address.
 func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listener: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("debug listening", "addr", ln.Addr().String())
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
+}
+
+// debugMux serves the runtime profiles of net/http/pprof, all but
+// /debug/pprof/cmdline: the command line holds --api-keys and store URIs
+// with passwords, and the operator who would read it already has it (ps,
+// the service's unit), so it is left out rather than redacted, which would
+// need to know every flag that may hold a secret. pprof.Index answers the
+// name with 404 (no such profile).
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // redact hides the password of a store URI, for logs. It does not use
