@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/swaggest/swgui"
@@ -45,13 +46,22 @@ type Config struct {
 	AuthReads bool
 
 	// MaxInFlight bounds the requests served at once and MaxInFlightBytes
-	// the request body bytes they hold (declared or received, plus what
-	// gzip bodies decompress to); beyond either the answer is 503 with
-	// Retry-After. Defaults DefaultMaxInFlight, DefaultMaxInFlightBytes;
+	// the request body bytes they hold (as received, plus what gzip bodies
+	// decompress to); beyond either the answer is 503 with Retry-After. Defaults DefaultMaxInFlight, DefaultMaxInFlightBytes;
 	// /healthz and /readyz are exempt. MaxInFlightBytes may not be below
 	// MaxBody or MaxBatchBytes.
 	MaxInFlight      int
 	MaxInFlightBytes int64
+
+	// MinBodyRate (bytes per second) and BodyRateGrace: a request body
+	// must arrive at MinBodyRate on average once BodyRateGrace has passed
+	// since its headers, else it is cut with 408 (defaults
+	// DefaultMinBodyRate, DefaultBodyRateGrace). Bodies still arriving do
+	// not count against MaxInFlight, only against MaxInFlightBytes with
+	// the bytes received so far. The http.Server's ReadTimeout, if any,
+	// still bounds the whole request, and is answered 408 too.
+	MinBodyRate   int64
+	BodyRateGrace time.Duration
 }
 
 // server holds the state shared by the handlers.
@@ -68,6 +78,8 @@ type server struct {
 	keys           *keyring // nil: no keys, everything open
 	authReads      bool
 	limit          *limiter
+	minBodyRate    int64
+	bodyRateGrace  time.Duration
 	mux            *http.ServeMux
 }
 
@@ -77,7 +89,8 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("api: Config.Store is nil")
 	}
-	if cfg.MaxBody < 0 || cfg.MaxBatchEvents < 0 || cfg.MaxBatchBytes < 0 || cfg.MaxInFlight < 0 || cfg.MaxInFlightBytes < 0 {
+	if cfg.MaxBody < 0 || cfg.MaxBatchEvents < 0 || cfg.MaxBatchBytes < 0 || cfg.MaxInFlight < 0 || cfg.MaxInFlightBytes < 0 ||
+		cfg.MinBodyRate < 0 || cfg.BodyRateGrace < 0 {
 		return nil, errors.New("api: negative limit in Config")
 	}
 	s := &server{
@@ -92,7 +105,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 			maxN:     int64(orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
 			maxBytes: orDefault(cfg.MaxInFlightBytes, DefaultMaxInFlightBytes),
 		},
-		mux: http.NewServeMux(),
+		minBodyRate:   orDefault(cfg.MinBodyRate, DefaultMinBodyRate),
+		bodyRateGrace: orDefault(cfg.BodyRateGrace, DefaultBodyRateGrace),
+		mux:           http.NewServeMux(),
 	}
 	if s.limit.maxBytes < max(s.maxBody, s.maxBatchBytes) {
 		// A body at the size limit would be refused as busy forever.
@@ -132,7 +147,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	return s.middleware(s.mux), nil
 }
 
-func orDefault[T int | int64](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
 	}
@@ -262,6 +277,7 @@ var statusOf = map[string]int{
 	tally.ETooLarge:     http.StatusRequestEntityTooLarge,
 	tally.EUnauthorized: http.StatusUnauthorized,
 	tally.EForbidden:    http.StatusForbidden,
+	tally.ETimeout:      http.StatusRequestTimeout,
 	tally.EUnavailable:  http.StatusServiceUnavailable,
 	tally.EInternal:     http.StatusInternalServerError,
 	// Codes of the HTTP layer itself.
