@@ -185,7 +185,7 @@ func (s *server) routes(reg *prometheus.Registry) error {
 		SettingsUI:  map[string]string{"validatorUrl": "null"},
 	})
 	r.raw("GET /ui", ui)
-	s.mux.Handle("GET /ui/", ui) // the UI's assets, not part of the API document
+	s.mux.Handle("GET /ui/", s.jsonNotFound(ui)) // the UI's assets, not part of the API document
 	if r.err != nil {
 		return r.err
 	}
@@ -371,6 +371,42 @@ func truncate(msg string) string {
 	}
 	return strings.ToValidUTF8(msg[:maxMessage], "") + "…"
 }
+
+// jsonNotFound answers h's 404s with the error JSON, like every other
+// unknown path: Swagger UI's file server writes them as plain text.
+func (s *server) jsonNotFound(h http.Handler) http.Handler {
+	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		nf := &notFoundWriter{ResponseWriter: w}
+		h.ServeHTTP(nf, r)
+		if nf.notFound {
+			return tally.Errorf(tally.ENotFound, "no such path: %s", r.URL.Path)
+		}
+		return nil
+	})
+}
+
+// notFoundWriter swallows a 404 and its body, for jsonNotFound to answer.
+type notFoundWriter struct {
+	http.ResponseWriter
+	notFound bool
+}
+
+func (w *notFoundWriter) WriteHeader(code int) {
+	if code == http.StatusNotFound {
+		w.notFound = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *notFoundWriter) Write(b []byte) (int, error) {
+	if w.notFound {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *notFoundWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func methodNotAllowed(methods []string) handlerFunc {
 	allow := ""

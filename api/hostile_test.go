@@ -237,8 +237,9 @@ func slowRequests(t *testing.T, ts *testServer) int {
 	}
 
 	// Refused by net/http before any handler runs: its own plain-text 4xx,
-	// or the connection closed. No handler, so no JSON; listed here so
-	// that a change of Go's behaviour shows.
+	// or the connection closed. No handler, so no JSON: net/http writes
+	// these answers itself (server.go, errorHeaders) and has no hook to
+	// change them. Listed here so that a change of Go's behaviour shows.
 	httpCases := []struct {
 		name string
 		raw  string
