@@ -352,6 +352,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// Messages quote what clients sent; bounded, a 100 KB parameter does
 	// not come back twice.
 	body.Message = truncate(body.Message)
+	if code == tally.EUnavailable || code == tally.EInternal {
+		body.Message += unknownOutcome(r)
+	}
 	for i := range body.Errors {
 		body.Errors[i].Message = truncate(body.Errors[i].Message)
 	}
@@ -360,6 +363,27 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, body)
+}
+
+// unknownOutcome is what the message of a 500 or 503 adds for a write:
+// on MongoDB an outage can cut the answer after the write was applied, so
+// the client cannot know whether it was, and must learn that resending is
+// safe. It is (ids make writes idempotent); the busy 503s, which never
+// reach the store, say it too, which is still true.
+func unknownOutcome(r *http.Request) string {
+	switch r.Pattern {
+	case "POST /event":
+		return "; the event may have been stored: resending it with the same id is safe (409 if it was stored; an event sent without an id may be stored twice)"
+	case "POST /events":
+		return "; some events may have been stored: resending it with the same ids is safe (those stored count as duplicates; events sent without an id may be stored twice)"
+	case "DELETE /event/{event_id}":
+		return "; the event may have been deleted: resending it is safe (404 if it was)"
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return "; the write may have taken effect"
+	}
+	return ""
 }
 
 // maxMessage bounds an error message, in bytes.
