@@ -57,6 +57,9 @@ const (
 	EForbidden    = "forbidden"
 	EUnavailable  = "unavailable"
 	EInternal     = "internal"
+	// ETimeout: the client did not send its request in time (a body that
+	// stalls or arrives too slowly); sending it again, faster, may work.
+	ETimeout = "timeout"
 )
 
 // Error is a domain error: a code for machines and a message for people.

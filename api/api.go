@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/swaggest/swgui"
@@ -45,13 +46,22 @@ type Config struct {
 	AuthReads bool
 
 	// MaxInFlight bounds the requests served at once and MaxInFlightBytes
-	// the request body bytes they hold (declared or received, plus what
-	// gzip bodies decompress to); beyond either the answer is 503 with
-	// Retry-After. Defaults DefaultMaxInFlight, DefaultMaxInFlightBytes;
+	// the request body bytes they hold (as received, plus what gzip bodies
+	// decompress to); beyond either the answer is 503 with Retry-After. Defaults DefaultMaxInFlight, DefaultMaxInFlightBytes;
 	// /healthz and /readyz are exempt. MaxInFlightBytes may not be below
 	// MaxBody or MaxBatchBytes.
 	MaxInFlight      int
 	MaxInFlightBytes int64
+
+	// MinBodyRate (bytes per second) and BodyRateGrace: a request body
+	// must arrive at MinBodyRate on average once BodyRateGrace has passed
+	// since its headers, else it is cut with 408 (defaults
+	// DefaultMinBodyRate, DefaultBodyRateGrace). Bodies still arriving do
+	// not count against MaxInFlight, only against MaxInFlightBytes with
+	// the bytes received so far. The http.Server's ReadTimeout, if any,
+	// still bounds the whole request, and is answered 408 too.
+	MinBodyRate   int64
+	BodyRateGrace time.Duration
 }
 
 // server holds the state shared by the handlers.
@@ -68,6 +78,8 @@ type server struct {
 	keys           *keyring // nil: no keys, everything open
 	authReads      bool
 	limit          *limiter
+	minBodyRate    int64
+	bodyRateGrace  time.Duration
 	mux            *http.ServeMux
 }
 
@@ -77,7 +89,8 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("api: Config.Store is nil")
 	}
-	if cfg.MaxBody < 0 || cfg.MaxBatchEvents < 0 || cfg.MaxBatchBytes < 0 || cfg.MaxInFlight < 0 || cfg.MaxInFlightBytes < 0 {
+	if cfg.MaxBody < 0 || cfg.MaxBatchEvents < 0 || cfg.MaxBatchBytes < 0 || cfg.MaxInFlight < 0 || cfg.MaxInFlightBytes < 0 ||
+		cfg.MinBodyRate < 0 || cfg.BodyRateGrace < 0 {
 		return nil, errors.New("api: negative limit in Config")
 	}
 	s := &server{
@@ -92,7 +105,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 			maxN:     int64(orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
 			maxBytes: orDefault(cfg.MaxInFlightBytes, DefaultMaxInFlightBytes),
 		},
-		mux: http.NewServeMux(),
+		minBodyRate:   orDefault(cfg.MinBodyRate, DefaultMinBodyRate),
+		bodyRateGrace: orDefault(cfg.BodyRateGrace, DefaultBodyRateGrace),
+		mux:           http.NewServeMux(),
 	}
 	if s.limit.maxBytes < max(s.maxBody, s.maxBatchBytes) {
 		// A body at the size limit would be refused as busy forever.
@@ -132,7 +147,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	return s.middleware(s.mux), nil
 }
 
-func orDefault[T int | int64](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
 	}
@@ -170,7 +185,7 @@ func (s *server) routes(reg *prometheus.Registry) error {
 		SettingsUI:  map[string]string{"validatorUrl": "null"},
 	})
 	r.raw("GET /ui", ui)
-	s.mux.Handle("GET /ui/", ui) // the UI's assets, not part of the API document
+	s.mux.Handle("GET /ui/", s.jsonNotFound(ui)) // the UI's assets, not part of the API document
 	if r.err != nil {
 		return r.err
 	}
@@ -262,6 +277,7 @@ var statusOf = map[string]int{
 	tally.ETooLarge:     http.StatusRequestEntityTooLarge,
 	tally.EUnauthorized: http.StatusUnauthorized,
 	tally.EForbidden:    http.StatusForbidden,
+	tally.ETimeout:      http.StatusRequestTimeout,
 	tally.EUnavailable:  http.StatusServiceUnavailable,
 	tally.EInternal:     http.StatusInternalServerError,
 	// Codes of the HTTP layer itself.
@@ -336,6 +352,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// Messages quote what clients sent; bounded, a 100 KB parameter does
 	// not come back twice.
 	body.Message = truncate(body.Message)
+	if code == tally.EUnavailable || code == tally.EInternal {
+		body.Message += unknownOutcome(r)
+	}
 	for i := range body.Errors {
 		body.Errors[i].Message = truncate(body.Errors[i].Message)
 	}
@@ -344,6 +363,27 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, body)
+}
+
+// unknownOutcome is what the message of a 500 or 503 adds for a write:
+// on MongoDB an outage can cut the answer after the write was applied, so
+// the client cannot know whether it was, and must learn that resending is
+// safe. It is (ids make writes idempotent); the busy 503s, which never
+// reach the store, say it too, which is still true.
+func unknownOutcome(r *http.Request) string {
+	switch r.Pattern {
+	case "POST /event":
+		return "; the event may have been stored: resending it with the same id is safe (409 if it was stored; an event sent without an id may be stored twice)"
+	case "POST /events":
+		return "; some events may have been stored: resending it with the same ids is safe (those stored count as duplicates; events sent without an id may be stored twice)"
+	case "DELETE /event/{event_id}":
+		return "; the event may have been deleted: resending it is safe (404 if it was)"
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return "; the write may have taken effect"
+	}
+	return ""
 }
 
 // maxMessage bounds an error message, in bytes.
@@ -355,6 +395,42 @@ func truncate(msg string) string {
 	}
 	return strings.ToValidUTF8(msg[:maxMessage], "") + "…"
 }
+
+// jsonNotFound answers h's 404s with the error JSON, like every other
+// unknown path: Swagger UI's file server writes them as plain text.
+func (s *server) jsonNotFound(h http.Handler) http.Handler {
+	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		nf := &notFoundWriter{ResponseWriter: w}
+		h.ServeHTTP(nf, r)
+		if nf.notFound {
+			return tally.Errorf(tally.ENotFound, "no such path: %s", r.URL.Path)
+		}
+		return nil
+	})
+}
+
+// notFoundWriter swallows a 404 and its body, for jsonNotFound to answer.
+type notFoundWriter struct {
+	http.ResponseWriter
+	notFound bool
+}
+
+func (w *notFoundWriter) WriteHeader(code int) {
+	if code == http.StatusNotFound {
+		w.notFound = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *notFoundWriter) Write(b []byte) (int, error) {
+	if w.notFound {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *notFoundWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func methodNotAllowed(methods []string) handlerFunc {
 	allow := ""

@@ -79,9 +79,8 @@ func (k *keyring) check(w http.ResponseWriter, r *http.Request) error {
 	if len(values) > 1 {
 		return unauthorized("given more than once")
 	}
-	scheme, token, ok := strings.Cut(values[0], " ")
-	token = strings.Trim(token, " \t")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+	token, ok := bearerToken(values[0])
+	if !ok {
 		return unauthorized("malformed; send Authorization: Bearer <key>")
 	}
 	sum := sha256.Sum256([]byte(token))
@@ -93,6 +92,27 @@ func (k *keyring) check(w http.ResponseWriter, r *http.Request) error {
 		return tally.Errorf(tally.EForbidden, "Authorization: the key is not accepted")
 	}
 	return nil
+}
+
+// bearerToken returns the key of an Authorization value, read as RFC 6750
+// writes it: "Bearer" 1*SP b64token. The scheme is case-insensitive (RFC
+// 7235 2.1) and may be followed by one or more spaces, as the grammar
+// allows; the value's own leading and trailing spaces and tabs are not
+// part of it (RFC 9110 5.5; net/http already strips them on HTTP/1.1).
+// Anything else is not trimmed: a tab after the scheme, or white space
+// or control characters in the key, make the header malformed rather than
+// being cut away, so that only the exact key authenticates.
+func bearerToken(value string) (string, bool) {
+	value = strings.Trim(value, " \t")
+	scheme, token, ok := strings.Cut(value, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" || strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", false
+	}
+	return token, true
 }
 
 // authorized wraps h with the key check op's security asks for, if any.

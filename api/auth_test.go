@@ -66,6 +66,19 @@ func TestAPIKeys(t *testing.T) {
 			writes(map[string]string{"Authorization": "Bearer  "}, 401, 401),
 			writes(map[string]string{"Authorization": key1}, 401, 401),
 			writes(map[string]string{"Authorization": "Bearer " + key1 + " extra"}, 401, 401),
+			// RFC 6750: "Bearer" 1*SP b64token. A tab is no separator,
+			// and white space inside the key is not the key.
+			writes(map[string]string{"Authorization": "Bearer \t" + key1}, 401, 401),
+			writes(map[string]string{"Authorization": "Bearer\t" + key1}, 401, 401),
+			writes(map[string]string{"Authorization": "Bearer " + key1 + "\t\tx"}, 401, 401),
+		)},
+		// The scheme is case-insensitive (RFC 7235 2.1), 1*SP may separate
+		// it from the key, and the header's own leading and trailing white
+		// space is not part of its value (RFC 9110 5.5).
+		{"keys, scheme in any case, spaces the grammar allows", []string{key1}, false, concat(
+			writes(map[string]string{"Authorization": "BEARER " + key1}, 200, 201),
+			writes(map[string]string{"Authorization": "bEaReR   " + key1}, 200, 201),
+			writes(map[string]string{"Authorization": " Bearer " + key1 + " \t"}, 200, 201),
 		)},
 		{"auth reads, no key", []string{key1}, true, concat(reads(none, 401), open(none))},
 		{"auth reads, wrong key", []string{key1}, true, concat(reads(bearer(key2), 403), open(bearer(key2)))},

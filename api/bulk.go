@@ -192,15 +192,11 @@ func (s *server) batchLimits() string {
 // bomb stops at the limit.
 func (s *server) readBatchBody(w http.ResponseWriter, r *http.Request) ([]byte, bool, error) {
 	ndjson := false
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		switch {
-		case err == nil && (mt == typeNDJSON || mt == "application/ndjson"):
-			ndjson = true
-		case isJSON(ct):
-		default:
-			return nil, false, tally.Errorf(eUnsupportedMedia, "Content-Type %q is neither JSON nor NDJSON; send application/json (an array of events) or %s", ct, typeNDJSON)
-		}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == typeNDJSON || mt == "application/ndjson") {
+		ndjson = true
+	} else if err := requireJSON(ct, "application/json (an array of events) or "+typeNDJSON); err != nil && r.ContentLength != 0 {
+		return nil, false, err
 	}
 	gzipped, err := contentEncoding(r, true)
 	if err != nil {
@@ -219,16 +215,15 @@ func (s *server) readBatchBody(w http.ResponseWriter, r *http.Request) ([]byte, 
 		}
 		defer zr.Close()
 		src = &chargedReader{r: zr, res: reservationOf(r.Context())}
-	} else if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom wants room to see EOF
 	}
+	// The buffer grows with what arrives, never to the declared length.
 	_, err = buf.ReadFrom(io.LimitReader(src, s.maxBatchBytes+1))
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
 		return nil, false, tooLarge
-	case tally.ErrorCode(err) == tally.EUnavailable:
-		return nil, false, err
+	case bodyError(err) != nil:
+		return nil, false, err // the in-flight limit, the rate floor, the read timeout
 	case err != nil && gzipped:
 		return nil, false, gzipError(err)
 	case err != nil:
@@ -242,7 +237,7 @@ func (s *server) readBatchBody(w http.ResponseWriter, r *http.Request) ([]byte, 
 }
 
 func gzipError(err error) error {
-	if tally.ErrorCode(err) == tally.EUnavailable {
+	if err := bodyError(err); err != nil {
 		return err
 	}
 	return tally.FieldErrorf("body", "not valid gzip: %v", err)
@@ -274,6 +269,9 @@ func contentEncoding(r *http.Request, gzipOK bool) (bool, error) {
 func (s *server) handleCreateEvents(w http.ResponseWriter, r *http.Request) error {
 	body, ndjson, err := s.readBatchBody(w, r)
 	if err != nil {
+		return err
+	}
+	if err := admit(r.Context()); err != nil {
 		return err
 	}
 	b, err := s.decodeBatch(body, ndjson)

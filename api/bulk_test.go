@@ -88,7 +88,6 @@ func TestCreateEventsOutcomes(t *testing.T) {
 		"ndjson crlf":  {"\r\n" + strings.Join(items, "\r\n\r\n"), "application/x-ndjson; charset=utf-8", ""},
 		"array gzip":   {gzipped(t, "["+strings.Join(items, ",\n")+"]"), "application/json", "gzip"},
 		"ndjson gzip":  {gzipped(t, strings.Join(items, "\n")), "application/x-ndjson", "gzip"},
-		"no type":      {"[" + strings.Join(items, ",") + "]", "", ""},
 		"identity":     {"[" + strings.Join(items, ",") + "]", "application/json", "identity"},
 		"pretty array": {"[\n  " + strings.Join(items, ",\n  ") + "\n]\n", "application/json", ""},
 	}
@@ -173,6 +172,8 @@ func TestCreateEventsInvalidBodies(t *testing.T) {
 		{"not gzip", "[" + valid + "]", "application/json", "gzip", 400, "not valid gzip"},
 		{"truncated gzip", gzipped(t, "["+valid+"]")[:20], "application/json", "gzip", 400, "not valid gzip"},
 		{"text/plain", "[" + valid + "]", "text/plain", "", 415, "Content-Type"},
+		{"no Content-Type", "[" + valid + "]", "", "", 415, "Content-Type"},
+		{"no Content-Type, NDJSON", valid + "\n", "", "", 415, "Content-Type"},
 		{"br", "[" + valid + "]", "application/json", "br", 415, "Content-Encoding"},
 		{"gzip twice", gzipped(t, gzipped(t, "["+valid+"]")), "application/json", "gzip, gzip", 415, "Content-Encoding"},
 	}

@@ -226,7 +226,9 @@ func TestCreateEventContentType(t *testing.T) {
 		{"application/json", http.StatusCreated},
 		{"application/json; charset=utf-8", http.StatusCreated},
 		{"application/vnd.tally+json", http.StatusCreated},
-		{"", http.StatusCreated}, // absent: read as JSON
+		// Absent: refused, or a cross-site page could post events with a
+		// body of no type, which browsers send without a preflight.
+		{"", http.StatusUnsupportedMediaType},
 		{"text/plain", http.StatusUnsupportedMediaType},
 		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
 		{"application/xml", http.StatusUnsupportedMediaType},

@@ -39,6 +39,7 @@ func fuzzHandler(f *testing.F) (http.Handler, *syncBuffer) {
 		event(map[string]any{"timestamp": "2026-03-29T01:30:00+01:00", "device_type": "tablet", "value": -3}),
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/event", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer fuzz-key")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)

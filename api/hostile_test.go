@@ -202,11 +202,13 @@ func slowRequests(t *testing.T, ts *testServer) int {
 		want int
 		msg  string
 	}{
-		{"slow body", "POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n" + valid[:10], 400, "body: could not be read"},
-		{"slow bulk body", "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n[" + valid, 400, "body: could not be read"},
-		{"slow gzip body", "POST /events HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 5000\r\n\r\n" + gzipped(t, "["+valid)[:15], 400, "gzip"},
-		{"slow chunked body", "POST /event HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"cli\r\n", 400, "body: could not be read"},
-		{"broken chunk", "POST /event HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, "body: could not be read"},
+		// A body cut by the read timeout is 408, not the client's fault of
+		// syntax.
+		{"slow body", "POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n" + valid[:10], 408, "body: not received in time"},
+		{"slow bulk body", "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n[" + valid, 408, "body: not received in time"},
+		{"slow gzip body", "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 5000\r\n\r\n" + gzipped(t, "["+valid)[:15], 408, "body: not received in time"},
+		{"slow chunked body", "POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"cli\r\n", 408, "body: not received in time"},
+		{"broken chunk", "POST /event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, "body: could not be read"},
 		{"invalid UTF-8 in the path", "GET /event/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", 400, "event_id"},
 	}
 	for _, tc := range jsonCases {
@@ -235,8 +237,9 @@ func slowRequests(t *testing.T, ts *testServer) int {
 	}
 
 	// Refused by net/http before any handler runs: its own plain-text 4xx,
-	// or the connection closed. No handler, so no JSON; listed here so
-	// that a change of Go's behaviour shows.
+	// or the connection closed. No handler, so no JSON: net/http writes
+	// these answers itself (server.go, errorHeaders) and has no hook to
+	// change them. Listed here so that a change of Go's behaviour shows.
 	httpCases := []struct {
 		name string
 		raw  string

@@ -317,3 +317,21 @@ func TestUI(t *testing.T) {
 		t.Errorf("/ui references an external URL")
 	}
 }
+
+// TestUINotFound checks that a missing Swagger UI asset is a 404 with the
+// error JSON, like every other unknown path, not the file server's text.
+func TestUINotFound(t *testing.T) {
+	ts := newServer(t)
+	for _, path := range []string{"/ui/no-such-asset.js", "/ui/x/y"} {
+		t.Run(path, func(t *testing.T) {
+			r := ts.get(t, path)
+			if r.Status != http.StatusNotFound {
+				t.Fatalf("status %d, want 404: %s", r.Status, r.Body)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			r.errorMessage(t)
+		})
+	}
+}

@@ -95,7 +95,8 @@ func TestMaxInFlightBytes(t *testing.T) {
 	ts := newServerOn(t, g, func(c *apiConfig) { c.MaxInFlightBytes, c.MaxBody, c.MaxBatchBytes = limit, limit, limit })
 	half := event(nil) + strings.Repeat(" ", limit/2+50-len(event(nil)))
 	done := holdOne(t, ts, g, half)
-	// Declared: refused before the body is read.
+	// Counted as the bytes arrive, not as declared: refused once they
+	// pass the budget.
 	checkBusy(t, ts.post(t, "/event", half))
 	// Received: a chunked body is counted as it comes.
 	req, err := http.NewRequest(http.MethodPost, ts.URL+"/events", io.MultiReader(strings.NewReader("["+event(nil)), strings.NewReader(strings.Repeat(" ", limit))))

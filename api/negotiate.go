@@ -4,6 +4,8 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+
+	"github.com/tallyhq/tally"
 )
 
 // negotiate returns the type among offers (in order of preference) that the
@@ -64,4 +66,19 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// requireJSON returns a 415 unless a request body's Content-Type is JSON.
+// An absent type is refused too: browsers send a body without one from any
+// page, without asking first (no CORS preflight), so accepting it would
+// let a cross-site page post events when no API keys are set. want names
+// what to send instead.
+func requireJSON(contentType, want string) error {
+	switch {
+	case contentType == "":
+		return tally.Errorf(eUnsupportedMedia, "Content-Type: missing; send %s", want)
+	case !isJSON(contentType):
+		return tally.Errorf(eUnsupportedMedia, "Content-Type %q is not JSON; send %s", contentType, want)
+	}
+	return nil
 }

@@ -62,6 +62,13 @@ func (s *server) validated(op *operation, offers []string, h handlerFunc) handle
 				return err
 			}
 		}
+		if !op.body || op.bodyMode != bodyStreamed {
+			// The body, if any, is in: the request now counts against the
+			// in-flight limit (a streamed body's handler admits itself).
+			if err := admit(r.Context()); err != nil {
+				return err
+			}
+		}
 		input := &openapi3filter.RequestValidationInput{
 			Request:     r,
 			PathParams:  pathParams(op, r),
@@ -151,31 +158,31 @@ func mapsKeys(q url.Values) func(func(string) bool) {
 // readBody reads the whole body within the size limit, so that validation
 // and decoding work on bytes, and checks that it is JSON.
 func (s *server) readBody(w http.ResponseWriter, r *http.Request) error {
-	ct := r.Header.Get("Content-Type")
-	if ct != "" && !isJSON(ct) {
-		return tally.Errorf(eUnsupportedMedia, "Content-Type %q is not JSON; send application/json", ct)
+	if r.ContentLength != 0 { // no body, no type to check: 400 below
+		if err := requireJSON(r.Header.Get("Content-Type"), "application/json"); err != nil {
+			return err
+		}
 	}
 	if _, err := contentEncoding(r, false); err != nil {
 		return err
 	}
-	// kin-openapi picks the body's schema by Content-Type; every JSON type,
-	// and an absent one, is read as application/json.
+	// kin-openapi picks the body's schema by Content-Type; every JSON type
+	// is read as application/json.
 	r.Header.Set("Content-Type", typeJSON)
 	if r.ContentLength > s.maxBody {
 		return tally.Errorf(tally.ETooLarge, "body: larger than the limit of %d bytes", s.maxBody)
 	}
+	// The buffer grows with what arrives, never to the declared length: a
+	// Content-Length costs nothing until the bytes come.
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom wants room to see EOF
-	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return tally.Errorf(tally.ETooLarge, "body: larger than the limit of %d bytes", s.maxBody)
 		}
-		if tally.ErrorCode(err) == tally.EUnavailable {
-			return err // the in-flight limit
+		if err := bodyError(err); err != nil {
+			return err // the in-flight limit, the rate floor, the read timeout
 		}
 		return tally.FieldErrorf("body", "could not be read: %v", err)
 	}

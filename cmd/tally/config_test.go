@@ -21,7 +21,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
-		MemoryLimit: 150 << 20}
+		MemoryLimit: 150 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)
@@ -67,6 +67,12 @@ func TestServeConfigPrecedence(t *testing.T) {
 			}),
 		},
 		{
+			name: "body rate floor",
+			args: []string{"--min-body-rate", "512B/s"},
+			env:  map[string]string{"TALLY_MIN_BODY_RATE": "4KiB", "TALLY_MIN_BODY_RATE_GRACE": "3s"},
+			want: with(func(c *serveConfig) { c.MinBodyRate, c.BodyRateGrace = 512, 3*time.Second }),
+		},
+		{
 			name: "empty env means unset",
 			env:  map[string]string{"TALLY_ADDR": ""},
 			want: defaults,
@@ -103,6 +109,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "bad memory limit", args: []string{"--memory-limit", "lots"}},
 		{name: "debug address without port", args: []string{"--debug-addr", "localhost"}},
 		{name: "bad timeout", env: map[string]string{"TALLY_READ_TIMEOUT": "soon"}},
+		{name: "zero body rate", args: []string{"--min-body-rate", "0"}},
+		{name: "bad body rate", env: map[string]string{"TALLY_MIN_BODY_RATE": "fast"}},
+		{name: "bad body rate grace", env: map[string]string{"TALLY_MIN_BODY_RATE_GRACE": "0s"}},
 		{name: "auth reads without keys", args: []string{"--auth-reads", "true"}},
 		{name: "auth reads not a bool", args: []string{"--api-keys", "k", "--auth-reads", "yes"}},
 		{name: "missing keys file", args: []string{"--api-keys-file", "/nonexistent/keys"}},

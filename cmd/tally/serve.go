@@ -48,6 +48,10 @@ type serveConfig struct {
 	MaxBatchBytes                                             int64
 	MaxInFlight                                               int
 	MaxInFlightBytes                                          int64
+	// MinBodyRate (bytes per second) and BodyRateGrace: the floor below
+	// which a request body is cut with 408.
+	MinBodyRate   int64
+	BodyRateGrace time.Duration
 
 	// APIKeys, when set, guard writes (and reads with AuthReads). They are
 	// never logged.
@@ -71,6 +75,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 		addr, store, maxBody, sync, logFormat, shutdown, memLimit, debugAddr     string
 		readHeader, read, write, idle, maxHeader                                 string
 		batchEvents, batchBytes, inFlight, inFlightBytes, keys, keysFile, authRd string
+		minBodyRate, bodyRateGrace                                               string
 	}
 	envFlag(fs, getenv, &raw.addr, "addr", "TALLY_ADDR", ":8080", "listen `address` (port 0 picks a free port)")
 	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH`, a bare path, a mongodb:// or mongodb+srv:// URI, or discard: (keeps nothing: a benchmarking aid, the ceiling of tally bench, never for data)")
@@ -91,6 +96,9 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	envFlag(fs, getenv, &raw.batchBytes, "max-batch-bytes", "TALLY_MAX_BATCH_BYTES", "10MiB", "largest POST /events body, after decompression (a `size`)")
 	envFlag(fs, getenv, &raw.inFlight, "max-in-flight", "TALLY_MAX_IN_FLIGHT", "1024", "most requests served at once; more get 503 with Retry-After (a `count`)")
 	envFlag(fs, getenv, &raw.inFlightBytes, "max-in-flight-bytes", "TALLY_MAX_IN_FLIGHT_BYTES", "256MiB", "most request body bytes held at once; more get 503 with Retry-After (a `size`)")
+	// Defaults: see api.DefaultMinBodyRate.
+	envFlag(fs, getenv, &raw.minBodyRate, "min-body-rate", "TALLY_MIN_BODY_RATE", "1KiB", "slowest average `rate` (a size per second, /s optional) at which a request body may arrive once --min-body-rate-grace has passed; slower bodies get 408")
+	envFlag(fs, getenv, &raw.bodyRateGrace, "min-body-rate-grace", "TALLY_MIN_BODY_RATE_GRACE", "10s", "how long a request body may take before --min-body-rate applies (a `duration`)")
 	envFlag(fs, getenv, &raw.keys, "api-keys", "TALLY_API_KEYS", "", "comma-separated API `keys`; when set, POST and DELETE need Authorization: Bearer <key>")
 	envFlag(fs, getenv, &raw.keysFile, "api-keys-file", "TALLY_API_KEYS_FILE", "", "a `file` of API keys, one a line (# starts a comment), added to --api-keys")
 	envFlag(fs, getenv, &raw.authRd, "auth-reads", "TALLY_AUTH_READS", "false", "require an API key for GET /event and /report too (true or false)")
@@ -127,6 +135,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	duration(&cfg.ReadTimeout, raw.read, "read-timeout", "TALLY_READ_TIMEOUT")
 	duration(&cfg.WriteTimeout, raw.write, "write-timeout", "TALLY_WRITE_TIMEOUT")
 	duration(&cfg.IdleTimeout, raw.idle, "idle-timeout", "TALLY_IDLE_TIMEOUT")
+	duration(&cfg.BodyRateGrace, raw.bodyRateGrace, "min-body-rate-grace", "TALLY_MIN_BODY_RATE_GRACE")
 	size := func(p *int64, v, flag, env string) {
 		n, err := parseSize(v)
 		if err != nil || n <= 0 {
@@ -147,6 +156,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	size(&cfg.MaxHeaderBytes, raw.maxHeader, "max-header-bytes", "TALLY_MAX_HEADER_BYTES")
 	size(&cfg.MaxBatchBytes, raw.batchBytes, "max-batch-bytes", "TALLY_MAX_BATCH_BYTES")
 	size(&cfg.MaxInFlightBytes, raw.inFlightBytes, "max-in-flight-bytes", "TALLY_MAX_IN_FLIGHT_BYTES")
+	size(&cfg.MinBodyRate, strings.TrimSuffix(raw.minBodyRate, "/s"), "min-body-rate", "TALLY_MIN_BODY_RATE")
 	count := func(p *int, v, flag, env string) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -344,20 +354,29 @@ func openSQLite(ctx context.Context, path, sync string, observe func(int, time.D
 // serveDebug serves the runtime profiles on their own listener, so that they
 // are never reachable through the API's address.
 func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listener: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("debug listening", "addr", ln.Addr().String())
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
+}
+
+// debugMux serves the runtime profiles of net/http/pprof, all but
+// /debug/pprof/cmdline: the command line holds --api-keys and store URIs
+// with passwords, and the operator who would read it already has it (ps,
+// the service's unit), so it is left out rather than redacted, which would
+// need to know every flag that may hold a secret. pprof.Index answers the
+// name with 404 (no such profile).
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // redact hides the password of a store URI, for logs. It does not use
@@ -390,6 +409,7 @@ func newHandler(cfg serveConfig, store tally.Store, logger *slog.Logger, reg *pr
 		Store: store, Logger: logger, Registry: reg,
 		MaxBody: cfg.MaxBody, MaxBatchEvents: cfg.MaxBatchEvents, MaxBatchBytes: cfg.MaxBatchBytes,
 		MaxInFlight: cfg.MaxInFlight, MaxInFlightBytes: cfg.MaxInFlightBytes,
+		MinBodyRate: cfg.MinBodyRate, BodyRateGrace: cfg.BodyRateGrace,
 		APIKeys: cfg.APIKeys, AuthReads: cfg.AuthReads,
 	})
 	if err != nil {
