@@ -78,6 +78,13 @@ func TestEventValidate(t *testing.T) {
 		{"too large", func(e *tally.Event) { e.Value = 2e15 }, "value"},
 		{"max value", func(e *tally.Event) { e.Value = -tally.MaxValue }, ""},
 		{"year 10000", func(e *tally.Event) { e.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"year 0001", func(e *tally.Event) { e.Timestamp = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"before 1970", func(e *tally.Event) { e.Timestamp = tally.MinTime.Add(-time.Microsecond) }, "timestamp"},
+		{"first instant of 1970", func(e *tally.Event) { e.Timestamp = tally.MinTime }, ""},
+		{"latest time", func(e *tally.Event) { e.Timestamp = tally.MaxTime }, ""},
+		// 10:00 UTC is already 10000-01-01 at +14:00.
+		{"after the latest time", func(e *tally.Event) { e.Timestamp = tally.MaxTime.Add(time.Microsecond) }, "timestamp"},
+		{"last hour of 9999 in UTC", func(e *tally.Event) { e.Timestamp = time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC) }, "timestamp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +103,9 @@ func TestEventValidate(t *testing.T) {
 			}
 			if !strings.Contains(te.Message, tt.field) {
 				t.Errorf("message %q does not name %s", te.Message, tt.field)
+			}
+			if tt.field == "timestamp" && !strings.Contains(te.Message, "from 1970-01-01T00:00:00Z to 9999-12-31T09:59:59.999999Z") {
+				t.Errorf("message %q does not give the range", te.Message)
 			}
 		})
 	}

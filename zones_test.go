@@ -135,3 +135,32 @@ func TestOffsetsSince1970AreQuarterHours(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeBoundsPrintInEveryZone: the accepted timestamps fall on local
+// dates of years 1969 to 9999 in every zone, so that every bucket prints as
+// a four-digit date, and MaxTime is the last microsecond for which that
+// holds.
+func TestTimeBoundsPrintInEveryZone(t *testing.T) {
+	latest := 0
+	for _, z := range mustZones(t) {
+		if y := tally.MinTime.In(z.Loc).Year(); y < 1969 {
+			t.Errorf("%s: MinTime is in year %d", z.Name, y)
+		}
+		if y := tally.MaxTime.In(z.Loc).Year(); y > 9999 {
+			t.Errorf("%s: MaxTime is in year %d", z.Name, y)
+		}
+		for _, g := range []tally.Granularity{tally.Day, tally.Week, tally.Month} {
+			for _, at := range []time.Time{tally.MinTime, tally.MaxTime} {
+				b := time.Unix(tally.ReportBucket(at.Unix(), g, z.Loc), 0).UTC()
+				if y := b.Year(); y < 1969 || y > 9999 {
+					t.Errorf("%s: the %s bucket of %s is in year %d", z.Name, g, at.Format(time.RFC3339), y)
+				}
+			}
+		}
+		latest = max(latest, tzdb.OffsetOf(tally.MaxTime.Unix(), z.Loc))
+	}
+	// One microsecond later is year 10000 in the zone furthest east.
+	if y := tally.MaxTime.Add(time.Microsecond).In(time.FixedZone("", latest)).Year(); y != 10000 {
+		t.Errorf("MaxTime is not the last microsecond of 9999 in the zone furthest east (%+d s): one later is in %d", latest, y)
+	}
+}
