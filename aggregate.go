@@ -151,16 +151,43 @@ func (a *Aggregator) bucket(sec int64) int64 {
 }
 
 // ReportBucket maps an instant (Unix seconds) to the key of its report bucket
-// in loc. An hour bucket's key is the instant the local hour starts; a day,
-// week or month bucket's key is its first local date, written as the Unix
-// seconds of that date's midnight in UTC, so keys of every granularity sort
-// chronologically and print without a zone lookup.
+// in loc. An hour bucket is the run of instants that share the local date,
+// local hour and UTC offset, and its key is the run's first instant: the
+// start of the local hour, or the change of offset within it (a 30-minute
+// DST shift makes a bucket that starts at :30). A day, week or month
+// bucket's key is its first local date, written as the Unix seconds of that
+// date's midnight in UTC, so keys of every granularity sort chronologically
+// and print without a zone lookup.
 func ReportBucket(sec int64, g Granularity, loc *time.Location) int64 {
 	t := time.Unix(sec, 0).In(loc)
 	if g == Hour {
-		// Subtracting the minutes stays exact across DST changes, where
-		// rebuilding the time from its fields would be ambiguous.
-		return sec - int64(t.Minute()*60+t.Second())
+		offsetAt := func(s int64) int {
+			_, off := time.Unix(s, 0).In(loc).Zone()
+			return off
+		}
+		// Counting back on the wall clock to the whole hour stays exact
+		// across DST changes, where rebuilding the time from its fields
+		// would be ambiguous.
+		off := offsetAt(sec)
+		wall := sec + int64(off)
+		start := sec - ((wall%3600)+3600)%3600
+		if offsetAt(start) == off {
+			return start
+		}
+		// The offset changed since the local hour began. The tz database
+		// never changes it twice within an hour (the test over every zone
+		// checks so), so the bucket starts at the one instant of
+		// (start, sec] from which the offset is off.
+		before, from := start, sec // offsets: not off, off
+		for from-before > 1 {
+			mid := before + (from-before)/2
+			if offsetAt(mid) == off {
+				from = mid
+			} else {
+				before = mid
+			}
+		}
+		return from
 	}
 	y, m, d := t.Date()
 	switch g {

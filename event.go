@@ -118,16 +118,21 @@ func (c Category) Valid() bool {
 	return c == NoCategory || (c >= math.MinInt32 && c <= math.MaxInt32)
 }
 
-// Timestamps are kept to the microsecond: finer than the contract's
-// milliseconds, and an int64 of microseconds spans every year a client can
-// write in RFC 3339.
+// Timestamps are kept to the microsecond, finer digits cut: finer than the
+// contract's milliseconds, and an int64 of microseconds spans every year a
+// client can write in RFC 3339.
 const timePrecision = time.Microsecond
 
-// MinTime and MaxTime bound the timestamps Tally accepts: the years RFC 3339
-// can write.
+// MinTime and MaxTime bound the timestamps Tally accepts, the contract's
+// years 1970 to 9999, so that every report bucket prints as a four-digit
+// date in every zone. The first instant of 1970 in UTC is accepted (its
+// local date is 1969-12-31 in zones west of UTC); the last is the last
+// microsecond whose local date is still 9999-12-31 in every zone: the
+// largest offset of the tz database is +14:00 (Pacific/Kiritimati), which
+// a test over every zone checks.
 var (
-	MinTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	MinTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 12, 31, 9, 59, 59, 999999000, time.UTC)
 )
 
 // Event is one recorded event.
@@ -156,7 +161,8 @@ func (e *Event) Validate() error {
 	case !e.Category.Valid():
 		return FieldErrorf("category", "must be a 32-bit integer or null")
 	case e.Timestamp.Before(MinTime) || e.Timestamp.After(MaxTime):
-		return FieldErrorf("timestamp", "must be between years 0001 and 9999")
+		return FieldErrorf("timestamp", "must be from %s to %s",
+			MinTime.Format(time.RFC3339Nano), MaxTime.Format(time.RFC3339Nano))
 	case e.Value.Abs().Cmp(MaxValue) > 0:
 		return FieldErrorf("value", "must be between -1e15 and 1e15")
 	}

@@ -77,6 +77,13 @@ func TestEventValidate(t *testing.T) {
 		{"just too large", func(e *tally.Event) { e.Value = tally.MaxValue.Add(tally.DecimalFromMicros(1)) }, "value"},
 		{"max value", func(e *tally.Event) { e.Value = tally.MaxValue.Neg() }, ""},
 		{"year 10000", func(e *tally.Event) { e.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"year 0001", func(e *tally.Event) { e.Timestamp = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp"},
+		{"before 1970", func(e *tally.Event) { e.Timestamp = tally.MinTime.Add(-time.Microsecond) }, "timestamp"},
+		{"first instant of 1970", func(e *tally.Event) { e.Timestamp = tally.MinTime }, ""},
+		{"latest time", func(e *tally.Event) { e.Timestamp = tally.MaxTime }, ""},
+		// 10:00 UTC is already 10000-01-01 at +14:00.
+		{"after the latest time", func(e *tally.Event) { e.Timestamp = tally.MaxTime.Add(time.Microsecond) }, "timestamp"},
+		{"last hour of 9999 in UTC", func(e *tally.Event) { e.Timestamp = time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC) }, "timestamp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +102,9 @@ func TestEventValidate(t *testing.T) {
 			}
 			if !strings.Contains(te.Message, tt.field) {
 				t.Errorf("message %q does not name %s", te.Message, tt.field)
+			}
+			if tt.field == "timestamp" && !strings.Contains(te.Message, "from 1970-01-01T00:00:00Z to 9999-12-31T09:59:59.999999Z") {
+				t.Errorf("message %q does not give the range", te.Message)
 			}
 		})
 	}
@@ -121,6 +131,7 @@ func TestReportBucket(t *testing.T) {
 	berlin := mustLoad(t, "Europe/Berlin")
 	kolkata := mustLoad(t, "Asia/Kolkata")
 	ny := mustLoad(t, "America/New_York")
+	lordHowe := mustLoad(t, "Australia/Lord_Howe") // DST moves the clock by 30 minutes
 	day := func(s string) int64 {
 		d, err := time.Parse("2006-01-02", s)
 		if err != nil {
@@ -153,6 +164,16 @@ func TestReportBucket(t *testing.T) {
 		{"2026-11-01T05:30:00Z", tally.Hour, ny, at("2026-11-01T05:00:00Z")}, // second 01:00 of the fall-back night
 		{"2026-11-01T04:30:00Z", tally.Hour, ny, at("2026-11-01T04:00:00Z")}, // first 01:00
 		{"1969-12-31T23:59:59Z", tally.Day, time.UTC, day("1969-12-31")},
+		// Lord Howe springs forward from 02:00+10:30 to 02:30+11:00: the
+		// hour 02:xx+11:00 starts at 02:30.
+		{"2026-10-03T15:29:59Z", tally.Hour, lordHowe, at("2026-10-03T14:30:00Z")}, // 01:59:59+10:30
+		{"2026-10-03T15:30:00Z", tally.Hour, lordHowe, at("2026-10-03T15:30:00Z")}, // 02:30+11:00
+		{"2026-10-03T15:40:00Z", tally.Hour, lordHowe, at("2026-10-03T15:30:00Z")}, // 02:40+11:00
+		{"2026-10-03T16:00:00Z", tally.Hour, lordHowe, at("2026-10-03T16:00:00Z")}, // 03:00+11:00
+		{"2027-04-03T14:45:00Z", tally.Hour, lordHowe, at("2027-04-03T14:00:00Z")}, // 01:45+11:00
+		{"2027-04-03T15:00:00Z", tally.Hour, lordHowe, at("2027-04-03T15:00:00Z")}, // falls back to 01:30+10:30
+		{"2027-04-03T15:20:00Z", tally.Hour, lordHowe, at("2027-04-03T15:00:00Z")}, // 01:50+10:30
+		{"2027-04-03T15:30:00Z", tally.Hour, lordHowe, at("2027-04-03T15:30:00Z")}, // 02:00+10:30
 	}
 	for _, tt := range tests {
 		if got := tally.ReportBucket(at(tt.at), tt.g, tt.loc); got != tt.want {

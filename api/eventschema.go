@@ -575,8 +575,14 @@ func parseNumber(v []byte) (float64, bool) {
 
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
-// parseDateTime accepts what kin-openapi's date-time format admits (its
-// regular expression, checked here by hand) and time.Parse can read.
+// parseDateTime accepts every RFC 3339 date-time: the date and time
+// separator "T" and the zone "Z" in either case (RFC 3339, section 5.6),
+// any number of fractional digits (the event keeps microseconds, cut as
+// Event.Normalize cuts them) and a leap second, which becomes the last
+// microsecond of its minute: Go's time package has no 60th second, and
+// the instant must still sort before the next minute. It checks the form
+// by hand, as kin-openapi's date-time format does, then lets time.Parse
+// read it.
 func parseDateTime(v []byte) (time.Time, bool) {
 	// YYYY-MM-DDTHH:MM:SS[.frac](Z|±hh:mm)
 	if len(v) < 20 {
@@ -587,28 +593,55 @@ func parseDateTime(v []byte) (time.Time, bool) {
 		return d(i) && d(i+1) && string(v[i:i+2]) >= lo && string(v[i:i+2]) <= hi
 	}
 	if !(d(0) && d(1) && d(2) && d(3) && v[4] == '-' && in(5, "01", "12") && v[7] == '-' &&
-		in(8, "01", "31") && v[10] == 'T' && in(11, "00", "23") && v[13] == ':' &&
+		in(8, "01", "31") && (v[10] == 'T' || v[10] == 't') && in(11, "00", "23") && v[13] == ':' &&
 		in(14, "00", "59") && v[16] == ':' && in(17, "00", "60")) {
 		return time.Time{}, false
 	}
 	rest := v[19:]
+	frac := 0 // length of the fraction, its point included
 	if rest[0] == '.' {
-		n := 1
-		for n < len(rest) && isDigit(rest[n]) {
-			n++
+		frac = 1
+		for frac < len(rest) && isDigit(rest[frac]) {
+			frac++
 		}
-		if n == 1 {
+		if frac == 1 {
 			return time.Time{}, false
 		}
-		rest = rest[n:]
 	}
+	zone := rest[frac:]
 	switch {
-	case len(rest) == 1 && rest[0] == 'Z':
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && isDigit(rest[1]) && isDigit(rest[2]) &&
-		string(rest[1:3]) <= "23" && rest[3] == ':' && isDigit(rest[4]) && rest[4] <= '5' && isDigit(rest[5]):
+	case len(zone) == 1 && (zone[0] == 'Z' || zone[0] == 'z'):
+	case len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && isDigit(zone[1]) && isDigit(zone[2]) &&
+		string(zone[1:3]) <= "23" && zone[3] == ':' && isDigit(zone[4]) && zone[4] <= '5' && isDigit(zone[5]):
 	default:
 		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339, string(v))
-	return t, err == nil
+	leap := v[17] == '6'
+	if v[10] == 'T' && zone[0] != 'z' && !leap {
+		t, err := time.Parse(time.RFC3339, string(v))
+		return t, err == nil
+	}
+	// The rare forms: rewrite them in the one time.Parse reads.
+	b := make([]byte, 0, len(v))
+	b = append(b, v[:10]...)
+	b = append(b, 'T')
+	b = append(b, v[11:17]...)
+	if leap {
+		b = append(b, "59"...) // and no fraction
+	} else {
+		b = append(b, v[17:19+frac]...)
+	}
+	if zone[0] == 'z' {
+		b = append(b, 'Z')
+	} else {
+		b = append(b, zone...)
+	}
+	t, err := time.Parse(time.RFC3339, string(b))
+	if err != nil {
+		return time.Time{}, false
+	}
+	if leap {
+		t = t.Add(time.Second - time.Microsecond)
+	}
+	return t, true
 }

@@ -13,7 +13,10 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tallyhq/tally"
 )
@@ -95,7 +98,7 @@ func decodeEvent(body []byte) (tally.Event, bool, error) {
 	}
 	e.Client, e.ClientGroup = int32(*in.Client), int32(*in.ClientGroup)
 	e.Valid, e.Value = *in.Valid, tally.Decimal(*in.Value)
-	ts, err := time.Parse(time.RFC3339, *in.Timestamp)
+	ts, err := referenceTime(*in.Timestamp)
 	if err != nil {
 		return e, false, tally.FieldErrorf("timestamp", "must be an RFC 3339 date-time")
 	}
@@ -105,6 +108,43 @@ func decodeEvent(body []byte) (tally.Event, bool, error) {
 		return e, false, err
 	}
 	return e, hasID, nil
+}
+
+// upperTZ maps the letters RFC 3339 allows in lower case (section 5.6) to
+// the upper case that kin-openapi and time.Parse read.
+func upperTZ(r rune) rune {
+	switch r {
+	case 't':
+		return 'T'
+	case 'z':
+		return 'Z'
+	}
+	return r
+}
+
+// kin-openapi's date-time format admits "T" and "Z" in upper case only; the
+// reference judges the document's date-time by RFC 3339, which admits both.
+func init() {
+	kin := openapi3.SchemaStringFormats["date-time"]
+	openapi3.DefineStringFormatValidator("date-time", openapi3.NewCallbackValidator(func(s string) error {
+		return kin.Validate(strings.Map(upperTZ, s))
+	}))
+}
+
+// referenceTime reads an RFC 3339 date-time as the contract does: "t" and
+// "z" in either case, and a leap second as the last microsecond of its
+// minute.
+func referenceTime(s string) (time.Time, error) {
+	s = strings.Map(upperTZ, s)
+	leap := len(s) > 19 && s[17:19] == "60"
+	if leap {
+		s = s[:17] + "59" + s[19:]
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil || !leap {
+		return t, err
+	}
+	return t.Truncate(time.Second).Add(time.Second - time.Microsecond), nil
 }
 
 // int32JSON is a JSON number that is a 32-bit integer, in any of JSON's

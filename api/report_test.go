@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -499,6 +500,59 @@ func TestReportCSVAllRows(t *testing.T) {
 			_, records := csvRows(t, ts, tt.query, nil)
 			if len(records) != tt.rows {
 				t.Errorf("%d rows, want %d", len(records), tt.rows)
+			}
+		})
+	}
+}
+
+// TestReportHoursAcrossHalfHourDST: Lord Howe Island moves its clock by 30
+// minutes, so the hour bucket after each change starts at :30 and is
+// labelled with the local time and offset of its first instant.
+func TestReportHoursAcrossHalfHourDST(t *testing.T) {
+	ts := newServer(t)
+	var events []string
+	for i, at := range []string{
+		"2026-10-03T15:20:00Z", // 01:50+10:30
+		"2026-10-03T15:40:00Z", // 02:40+11:00, after the spring forward at 02:00+10:30
+		"2026-10-03T16:10:00Z", // 03:10+11:00
+		"2027-04-03T14:45:00Z", // 01:45+11:00
+		"2027-04-03T15:10:00Z", // 01:40+10:30, after the fall back at 02:00+11:00
+	} {
+		events = append(events, fmt.Sprintf(`{"client":9,"client_group":1,"timestamp":%q,"valid":true,"value":%d}`, at, 1<<i))
+	}
+	if r := ts.post(t, "/events", "["+strings.Join(events, ",")+"]"); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"accepted":5`) {
+		t.Fatalf("POST /events: %d %s", r.Status, r.Body)
+	}
+	tests := []struct {
+		query string
+		rows  []row
+	}{
+		{"group_by=date&granularity=hour&tz=Australia/Lord_Howe&clients=9", []row{
+			{"hour": "2026-10-04T01:00:00+10:30", "count": 1.0, "sum": 1.0, "mean": 1.0},
+			{"hour": "2026-10-04T02:30:00+11:00", "count": 1.0, "sum": 2.0, "mean": 2.0},
+			{"hour": "2026-10-04T03:00:00+11:00", "count": 1.0, "sum": 4.0, "mean": 4.0},
+			{"hour": "2027-04-04T01:00:00+11:00", "count": 1.0, "sum": 8.0, "mean": 8.0},
+			{"hour": "2027-04-04T01:30:00+10:30", "count": 1.0, "sum": 16.0, "mean": 16.0},
+		}},
+		{"group_by=date&tz=Australia/Lord_Howe&clients=9", []row{ // 23.5- and 24.5-hour days
+			{"day": "2026-10-04", "count": 3.0, "sum": 7.0, "mean": 7.0 / 3},
+			{"day": "2027-04-04", "count": 2.0, "sum": 24.0, "mean": 12.0},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			r := ts.get(t, "/report?"+tt.query)
+			if r.Status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+			var got struct {
+				Rows []row `json:"rows"`
+			}
+			if err := json.Unmarshal(r.Body, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.rows, got.Rows); diff != "" {
+				t.Errorf("rows (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -36,7 +36,7 @@ type Generator struct {
 }
 
 // New returns a Generator for cfg. It returns an EInvalid error for negative
-// counts.
+// counts and for days outside the timestamps Tally accepts.
 func New(cfg Config) (*Generator, error) {
 	switch {
 	case cfg.Days < 0:
@@ -48,6 +48,12 @@ func New(cfg Config) (*Generator, error) {
 	}
 	today := cfg.Now.UTC().Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -cfg.Days)
+	switch {
+	case start.Before(tally.MinTime):
+		return nil, tally.FieldErrorf("days", "reach back before %s", tally.MinTime.Format(time.RFC3339))
+	case today.Add(-time.Millisecond).After(tally.MaxTime): // the last event's millisecond
+		return nil, tally.FieldErrorf("now", "leaves days after %s", tally.MaxTime.Format(time.RFC3339Nano))
+	}
 	// The whole config goes into the PCG state, not the seed alone, so that
 	// two runs over different days or sizes do not draw the same ids (which
 	// a server would refuse as duplicates).

@@ -94,6 +94,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"negative days":    {Days: -1, PerDay: 1, Now: now},
 		"negative per day": {Days: 1, PerDay: -1, Now: now},
 		"no now":           {Days: 1, PerDay: 1},
+		"before 1970":      {Days: 2, PerDay: 1, Now: time.Date(1970, 1, 2, 12, 0, 0, 0, time.UTC)},
+		"after 9999":       {Days: 1, PerDay: 1, Now: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := gen.New(cfg); tally.ErrorCode(err) != tally.EInvalid {

@@ -58,11 +58,11 @@ func testEvent(t *testing.T, newStore func(t *testing.T) tally.Store) {
 			want: tally.Event{ID: idOf(6), Category: 1, Client: 1, ClientGroup: 1,
 				Timestamp: date("2026-02-28T23:30:00.123456Z"), Value: tally.MustDecimal("0.1")},
 		}, {
-			name: "before 1970",
+			name: "first microsecond after the earliest time",
 			in: tally.Event{ID: idOf(7), Category: 1, Client: 1, ClientGroup: 1,
-				Timestamp: date("1969-12-31T23:59:59.999999Z"), Value: tally.MustDecimal("1")},
+				Timestamp: date("1970-01-01T00:00:00.000001Z"), Value: tally.MustDecimal("1")},
 			want: tally.Event{ID: idOf(7), Category: 1, Client: 1, ClientGroup: 1,
-				Timestamp: date("1969-12-31T23:59:59.999999Z"), Value: tally.MustDecimal("1")},
+				Timestamp: date("1970-01-01T00:00:00.000001Z"), Value: tally.MustDecimal("1")},
 		}}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

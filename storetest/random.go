@@ -166,6 +166,11 @@ func randomEvent(r *rand.Rand, zones []*time.Location) tally.Event {
 		loc := zones[r.IntN(len(zones))]
 		l := ts.In(loc)
 		ts = time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc).UTC()
+	case 3: // within the hour after a change of offset, where an hour bucket may start off the hour
+		loc := zones[r.IntN(len(zones))]
+		if start, _ := ts.In(loc).ZoneBounds(); !start.IsZero() && !start.Before(randomStart) {
+			ts = start.Add(time.Duration(r.Int64N(int64(time.Hour/time.Microsecond))) * time.Microsecond).UTC()
+		}
 	}
 	return tally.Event{
 		ID:          id,
@@ -389,6 +394,15 @@ func naiveBucket(ts time.Time, g tally.Granularity, loc *time.Location) (string,
 		_, offset := local.Zone()
 		wall := ts.Unix() + int64(offset)
 		start := ts.Unix() - ((wall%3600)+3600)%3600
+		// The bucket is the run of instants sharing the local date, hour
+		// and offset: when the offset changed within the hour, it starts
+		// at the change, found here one second at a time.
+		for {
+			if _, o := time.Unix(start, 0).In(loc).Zone(); o == offset {
+				break
+			}
+			start++
+		}
 		return time.Unix(start, 0).In(loc).Format(time.RFC3339), start
 	case tally.Day:
 		label = local.Format(time.DateOnly)
