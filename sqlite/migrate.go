@@ -90,9 +90,10 @@ var migrations = []migration{
 // The old REAL values were parsed from JSON numbers as float64; rounding
 // value·10^6 recovers the decimal written for every value of at most six
 // fractional digits below 2^51 millionths, and Go's shortest formatting
-// does it beyond. The old cells hold float sums: they are dropped and every
-// day's snapshot is reset, so that the first Open replays every event into
-// exact cells and the writer writes them back over time.
+// does it beyond. The old cells hold float sums: they are rebuilt from the
+// events, exactly, as Repair does, and every day's snapshot then holds all
+// its events, so that Open replays nothing. (The SQL is spelled out here
+// rather than shared with Repair: a released step must not change.)
 func exactValues(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, `
 		ALTER TABLE events ADD COLUMN value_lo INTEGER NOT NULL DEFAULT 0;
@@ -146,7 +147,15 @@ func exactValues(ctx context.Context, tx *sql.Tx) error {
 			sum_lo       INTEGER NOT NULL,
 			PRIMARY KEY (day, device_type, category, client, client_group, valid)
 		) WITHOUT ROWID;
-		UPDATE snapshots SET seq = 0`)
+		INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo)
+			SELECT day, device_type, category, client, client_group, valid, count(*), sum(hi), sum(lo)
+			FROM (SELECT (ts / 86400000000 - (ts % 86400000000 < 0)) * 86400 AS day,
+				device_type, category, client, client_group, valid,
+				(value_hi << 32) + (value_lo >> 32) AS hi, value_lo & 4294967295 AS lo
+				FROM events)
+			GROUP BY day, device_type, category, client, client_group, valid;
+		DELETE FROM snapshots;
+		INSERT INTO snapshots (day, seq) SELECT DISTINCT day, (SELECT coalesce(max(seq), 0) FROM events) FROM cells`)
 	return err
 }
 
