@@ -25,11 +25,23 @@ type Cube struct {
 	days map[int32]*day
 	// order lists the keys of days in ascending order, for range scans.
 	order []int32
+
+	// slots holds the sub-day rollups built so far, by projection; see
+	// slots.go. refused lists the projections too large to build.
+	slots      map[mask]*slots
+	refused    map[mask]bool
+	slotBudget int // cells all slots may hold
 }
 
-// New returns an empty cube.
-func New() *Cube {
-	return &Cube{days: make(map[int32]*day)}
+// New returns an empty cube whose sub-day rollups may hold
+// DefaultSlotBudget cells.
+func New() *Cube { return NewWithSlotBudget(DefaultSlotBudget) }
+
+// NewWithSlotBudget returns an empty cube whose sub-day rollups may hold
+// budget cells together (40 bytes each); 0 turns them off.
+func NewWithSlotBudget(budget int) *Cube {
+	return &Cube{days: make(map[int32]*day), slots: make(map[mask]*slots), refused: make(map[mask]bool),
+		slotBudget: budget}
 }
 
 // key is a cell's key within its day, packed into 16 bytes. Its field order
@@ -41,6 +53,7 @@ type key struct {
 	client      int32
 	clientGroup int32
 	flags       uint8 // bits 0-1 device type, bit 2 valid, bit 3 category present
+	quarter     uint8 // the slot of the UTC day in sub-day rollups (slots.go); 0 in day cells
 }
 
 const (
@@ -76,6 +89,12 @@ func (k key) cellKey(day int32) tally.CellKey {
 }
 
 func compareKeys(a, b key) int {
+	// The slot first: a sub-day rollup's cells then come slot by slot, and
+	// the Aggregator maps each slot to its report bucket once. (Day cells
+	// all have slot 0.)
+	if c := cmp.Compare(a.quarter, b.quarter); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(a.flags&3, b.flags&3); c != 0 {
 		return c
 	}
@@ -154,8 +173,11 @@ type day struct {
 	dirty bool // extra is non-empty
 }
 
-// Add adds count events with the given sum to the cell k, whose Bucket must
-// be the start of a UTC day. A negative count takes events back out.
+// Add adds count events with the given sum to the cell k of the UTC day that
+// k.Bucket (Unix seconds, not before 1970) falls in. A negative count takes
+// events back out. Changes made after sub-day rollups exist must carry the
+// events' slot start (tally.KeyOf with SlotWidth) or finer, so that the
+// slots get them right.
 func (c *Cube) Add(k tally.CellKey, count int64, sum tally.Decimal) {
 	dn := int32(k.Bucket / tally.SecondsPerDay)
 	kk := toKey(&k)
@@ -169,6 +191,9 @@ func (c *Cube) Add(k tally.CellKey, count int64, sum tally.Decimal) {
 		c.order = slices.Insert(c.order, i, dn)
 	}
 	d.add(kk, agg{count, sum})
+	for m, s := range c.slots {
+		s.add(m, k, agg{count, sum})
+	}
 }
 
 func (d *day) add(k key, delta agg) {

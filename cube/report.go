@@ -8,13 +8,14 @@ import (
 )
 
 // Report answers q from the cube. It returns false when the cube cannot:
-// when q's buckets or bounds are not whole UTC days.
+// when q's buckets or bounds are not whole UTC days and no sub-day rollup
+// of the dimensions it needs is built (see BeginSlots).
 func (c *Cube) Report(q *tally.ReportQuery) (tally.Report, bool) {
-	if !q.InUTCDays() {
-		return tally.Report{}, false
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if !q.InUTCDays() {
+		return c.slotReport(q)
+	}
 	days := c.daysIn(&q.Filter)
 	grouped, need := masks(q)
 	if grouped == fullMask && q.Groups(tally.ColDate) && q.Granularity == tally.Day {
