@@ -336,8 +336,13 @@ func translate(err error) error {
 		return err
 	}
 	switch code := se.Code(); {
-	case code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, code == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-		return tally.Errorf(tally.EConflict, "already exists")
+	case code&0xff == sqlite3.SQLITE_CONSTRAINT:
+		// The store checks event ids itself (the id index is not unique) and
+		// answers a duplicate with EConflict before SQLite sees it; a
+		// constraint SQLite enforces (seq, a cell's or a snapshot's key) is
+		// a key the store gave out twice: a bug or a second writer on the
+		// file, never the client's fault, so never a 409.
+		return fmt.Errorf("%w: %w", tally.Errorf(tally.EInternal, "internal key collision"), err)
 	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
 		return tally.Errorf(tally.EUnavailable, "database is busy")
 	case code&0xff == sqlite3.SQLITE_FULL:
