@@ -320,10 +320,15 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping checks that the file can be read.
+// Ping checks that the file can be read, and that the last write did not
+// fail for want of disk space: reads still work then, but every write gets
+// 503 until one succeeds again, and /readyz should say so.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", translate(err))
+	}
+	if at := s.w.diskFullSince.Load(); at != nil {
+		return tally.Errorf(tally.EUnavailable, "disk full: last write failed at %s", at.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -346,7 +351,14 @@ func translate(err error) error {
 	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
 		return tally.Errorf(tally.EUnavailable, "database is busy")
 	case code&0xff == sqlite3.SQLITE_FULL:
-		return tally.Errorf(tally.EUnavailable, "disk is full")
+		// Wrapped, so that the writer can tell a full disk (isDiskFull).
+		return fmt.Errorf("%w: %w", tally.Errorf(tally.EUnavailable, "disk is full"), err)
 	}
 	return err
+}
+
+// isDiskFull reports whether err is SQLite's "database or disk is full".
+func isDiskFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
 }
