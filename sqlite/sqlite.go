@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
@@ -37,6 +38,13 @@ type Options struct {
 	// CommitObserver, when set, is told of every write transaction: how many
 	// callers shared it (group commit) and how long it took.
 	CommitObserver func(callers int, elapsed time.Duration)
+	// LockWait is how long Open waits for another process that holds the
+	// file to let go of it (a rolling deploy) before it fails; zero fails
+	// at once. One process per file is what keeps the in-memory state true.
+	LockWait time.Duration
+	// Logger receives what Open has to say, such as waiting for the lock.
+	// Nil logs nothing.
+	Logger *slog.Logger
 
 	knobs knobs // zero: defaultKnobs()
 }
@@ -56,11 +64,13 @@ type Store struct {
 	cube atomic.Pointer[cube.Cube]
 
 	eventStmt *sql.Stmt
+	lock      *fileLock // released by Close, last
 }
 
 // Open opens (creating if needed) the database file at path and brings its
-// schema up to date.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+// schema up to date. It takes an exclusive lock on the file first (see
+// fileLock) and fails when another process holds it past opts.LockWait.
+func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) {
 	sync := strings.ToLower(opts.Synchronous)
 	switch sync {
 	case "":
@@ -76,6 +86,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite: create folder: %w", err)
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lock, err := acquireLock(ctx, path, opts.LockWait, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
 
 	params := url.Values{}
 	params.Set("_busy_timeout", "10000")
@@ -119,7 +142,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{}
+	s := &Store{lock: lock}
 	s.cube.Store(c)
 	s.w, err = newWriter(ctx, wdb, k, f, st)
 	if err != nil {
@@ -314,7 +337,9 @@ func (s *Store) Close() error {
 		serr = s.eventStmt.Close()
 	}
 	rerr := s.read.Close()
-	if err := errors.Join(werr, serr, rerr); err != nil {
+	// Only once the file is closed may another process take it.
+	lerr := s.lock.release()
+	if err := errors.Join(werr, serr, rerr, lerr); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
