@@ -42,8 +42,8 @@ type Options struct {
 	// file to let go of it (a rolling deploy) before it fails; zero fails
 	// at once. One process per file is what keeps the in-memory state true.
 	LockWait time.Duration
-	// Logger receives what Open has to say, such as waiting for the lock.
-	// Nil logs nothing.
+	// Logger receives what Open has to say: waiting for the lock, and what
+	// the file held when it opened. Nil logs nothing.
 	Logger *slog.Logger
 
 	knobs knobs // zero: defaultKnobs()
@@ -71,6 +71,7 @@ type Store struct {
 // schema up to date. It takes an exclusive lock on the file first (see
 // fileLock) and fails when another process holds it past opts.LockWait.
 func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) {
+	start := time.Now()
 	sync := strings.ToLower(opts.Synchronous)
 	switch sync {
 	case "":
@@ -178,7 +179,37 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", translate(err))
 	}
+	if err := s.logOpened(ctx, logger, path, st, time.Since(start)); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// logOpened says what the file held when it opened: after a kill -9 with a
+// damaged WAL, SQLite silently drops the commits past the damage, and this
+// line is how an operator sees what survived. The last stored event (by seq,
+// the order of commits) marks the end of what survived; its id can be
+// matched against the clients' acknowledged writes. max(ts) would need a scan
+// of every event.
+func (s *Store) logOpened(ctx context.Context, logger *slog.Logger, path string, st state, took time.Duration) error {
+	args := []any{"path", path, "events", st.events, "replayed", st.backlog, "took", took.Round(time.Millisecond)}
+	var (
+		id  []byte
+		ts  int64
+		seq int64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT seq, id, ts FROM events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &id, &ts)
+	switch {
+	case err == nil:
+		var last tally.ID
+		copy(last[:], id)
+		args = append(args, "last_seq", seq, "last_event_id", last.String(), "last_event_time", time.UnixMicro(ts).UTC())
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlite: read the last event: %w", translate(err))
+	}
+	logger.Info("sqlite store opened", args...)
+	return nil
 }
 
 // querier is what *sql.DB and *sql.Tx share.
