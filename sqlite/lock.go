@@ -89,16 +89,20 @@ func acquireLock(ctx context.Context, path string, wait time.Duration, logger *s
 		logger.Info("database lock acquired", "path", path, "waited", time.Since(start).Round(time.Millisecond))
 	}
 	// Record who holds the lock, for the error of the next opener.
-	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(pid, 0)
-	}
-	if err != nil {
-		l := &fileLock{f: f}
-		l.release()
+	if err := writePID(f); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("sqlite: write lock file %s: %w", lp, err)
 	}
 	return &fileLock{f: f}, nil
+}
+
+// writePID replaces f's content with this process's PID.
+func writePID(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return err
 }
 
 // lockHolder describes the process that holds f's lock from the PID it

@@ -97,7 +97,7 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	}
 	defer func() {
 		if err != nil {
-			lock.release()
+			_ = lock.release() // the error being returned says more
 		}
 	}()
 
@@ -396,17 +396,17 @@ func translate(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	switch code := se.Code(); {
-	case code&0xff == sqlite3.SQLITE_CONSTRAINT:
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_CONSTRAINT:
 		// The store checks event ids itself (the id index is not unique) and
 		// answers a duplicate with EConflict before SQLite sees it; a
 		// constraint SQLite enforces (seq, a cell's or a snapshot's key) is
 		// a key the store gave out twice: a bug or a second writer on the
 		// file, never the client's fault, so never a 409.
 		return fmt.Errorf("%w: %w", tally.Errorf(tally.EInternal, "internal key collision"), err)
-	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return tally.Errorf(tally.EUnavailable, "database is busy")
-	case code&0xff == sqlite3.SQLITE_FULL:
+	case sqlite3.SQLITE_FULL:
 		// Wrapped, so that the writer can tell a full disk (isDiskFull).
 		return fmt.Errorf("%w: %w", tally.Errorf(tally.EUnavailable, "disk is full"), err)
 	}

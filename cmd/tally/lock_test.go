@@ -128,8 +128,8 @@ func TestSecondProcessExits(t *testing.T) {
 			case err = <-done:
 			case <-time.After(time.Minute): // only a wrongly started serve gets here
 				_ = cmd.Process.Kill()
-				<-done
-				t.Fatalf("%s beside a running server kept running:\n%s", args[0], stderr.String())
+				err = <-done
+				t.Fatalf("%s beside a running server kept running (%v):\n%s", args[0], err, stderr.String())
 			}
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
