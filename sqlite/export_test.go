@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/tallyhq/tally"
@@ -70,4 +71,12 @@ func (s *Store) InOneTransaction(ctx context.Context, ops []Op) ([][]bool, []err
 		return nil
 	}})
 	return inserted, errs, err
+}
+
+// LimitPages caps the file at n pages on the write connection (SQLite's
+// max_page_count; below the file's size it means its size): a write that
+// needs more fails as on a full disk, which is how tests fill the disk.
+func (s *Store) LimitPages(ctx context.Context, n int64) error {
+	_, err := s.w.db.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n))
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
@@ -37,6 +38,13 @@ type Options struct {
 	// CommitObserver, when set, is told of every write transaction: how many
 	// callers shared it (group commit) and how long it took.
 	CommitObserver func(callers int, elapsed time.Duration)
+	// LockWait is how long Open waits for another process that holds the
+	// file to let go of it (a rolling deploy) before it fails; zero fails
+	// at once. One process per file is what keeps the in-memory state true.
+	LockWait time.Duration
+	// Logger receives what Open has to say: waiting for the lock, and what
+	// the file held when it opened. Nil logs nothing.
+	Logger *slog.Logger
 
 	knobs knobs // zero: defaultKnobs()
 }
@@ -56,11 +64,14 @@ type Store struct {
 	cube atomic.Pointer[cube.Cube]
 
 	eventStmt *sql.Stmt
+	lock      *fileLock // released by Close, last
 }
 
 // Open opens (creating if needed) the database file at path and brings its
-// schema up to date.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+// schema up to date. It takes an exclusive lock on the file first (see
+// fileLock) and fails when another process holds it past opts.LockWait.
+func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) {
+	start := time.Now()
 	sync := strings.ToLower(opts.Synchronous)
 	switch sync {
 	case "":
@@ -76,6 +87,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite: create folder: %w", err)
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lock, err := acquireLock(ctx, path, opts.LockWait, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.release() // the error being returned says more
+		}
+	}()
 
 	params := url.Values{}
 	params.Set("_busy_timeout", "10000")
@@ -119,7 +143,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{}
+	s := &Store{lock: lock}
 	s.cube.Store(c)
 	s.w, err = newWriter(ctx, wdb, k, f, st)
 	if err != nil {
@@ -155,7 +179,37 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", translate(err))
 	}
+	if err := s.logOpened(ctx, logger, path, st, time.Since(start)); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// logOpened says what the file held when it opened: after a kill -9 with a
+// damaged WAL, SQLite silently drops the commits past the damage, and this
+// line is how an operator sees what survived. The last stored event (by seq,
+// the order of commits) marks the end of what survived; its id can be
+// matched against the clients' acknowledged writes. max(ts) would need a scan
+// of every event.
+func (s *Store) logOpened(ctx context.Context, logger *slog.Logger, path string, st state, took time.Duration) error {
+	args := []any{"path", path, "events", st.events, "replayed", st.backlog, "took", took.Round(time.Millisecond)}
+	var (
+		id  []byte
+		ts  int64
+		seq int64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT seq, id, ts FROM events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &id, &ts)
+	switch {
+	case err == nil:
+		var last tally.ID
+		copy(last[:], id)
+		args = append(args, "last_seq", seq, "last_event_id", last.String(), "last_event_time", time.UnixMicro(ts).UTC())
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlite: read the last event: %w", translate(err))
+	}
+	logger.Info("sqlite store opened", args...)
+	return nil
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -318,16 +372,23 @@ func (s *Store) Close() error {
 		serr = s.eventStmt.Close()
 	}
 	rerr := s.read.Close()
-	if err := errors.Join(werr, serr, rerr); err != nil {
+	// Only once the file is closed may another process take it.
+	lerr := s.lock.release()
+	if err := errors.Join(werr, serr, rerr, lerr); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
 }
 
-// Ping checks that the file can be read.
+// Ping checks that the file can be read, and that the last write did not
+// fail for want of disk space: reads still work then, but every write gets
+// 503 until one succeeds again, and /readyz should say so.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", translate(err))
+	}
+	if at := s.w.diskFullSince.Load(); at != nil {
+		return tally.Errorf(tally.EUnavailable, "disk full: last write failed at %s", at.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -339,13 +400,25 @@ func translate(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	switch code := se.Code(); {
-	case code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, code == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-		return tally.Errorf(tally.EConflict, "already exists")
-	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_CONSTRAINT:
+		// The store checks event ids itself (the id index is not unique) and
+		// answers a duplicate with EConflict before SQLite sees it; a
+		// constraint SQLite enforces (seq, a cell's or a snapshot's key) is
+		// a key the store gave out twice: a bug or a second writer on the
+		// file, never the client's fault, so never a 409.
+		return fmt.Errorf("%w: %w", tally.Errorf(tally.EInternal, "internal key collision"), err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return tally.Errorf(tally.EUnavailable, "database is busy")
-	case code&0xff == sqlite3.SQLITE_FULL:
-		return tally.Errorf(tally.EUnavailable, "disk is full")
+	case sqlite3.SQLITE_FULL:
+		// Wrapped, so that the writer can tell a full disk (isDiskFull).
+		return fmt.Errorf("%w: %w", tally.Errorf(tally.EUnavailable, "disk is full"), err)
 	}
 	return err
+}
+
+// isDiskFull reports whether err is SQLite's "database or disk is full".
+func isDiskFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
 }

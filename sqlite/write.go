@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tallyhq/tally"
@@ -52,6 +53,10 @@ type writer struct {
 
 	mu     sync.RWMutex // guards closed against sends on a closed reqs
 	closed bool
+
+	// diskFullSince is when the last transaction failed for want of disk
+	// space, nil once one commits again: Ping reports it.
+	diskFullSince atomic.Pointer[time.Time]
 
 	k       knobs
 	filters *filters // shared with readers
@@ -255,6 +260,10 @@ func (w *writer) commit(group []*writeReq) {
 		defer func() { w.observe(len(group), time.Since(start)) }()
 	}
 	fail := func(err error) {
+		if isDiskFull(err) {
+			now := time.Now()
+			w.diskFullSince.Store(&now)
+		}
 		for _, r := range group {
 			r.done <- err
 		}
@@ -301,6 +310,7 @@ func (w *writer) commit(group []*writeReq) {
 		fail(fmt.Errorf("sqlite: commit: %w", translate(err)))
 		return
 	}
+	w.diskFullSince.Store(nil)
 	w.apply(t)
 	if t.replace != nil || len(t.deltas) > 0 {
 		w.onCommit(t.replace, t.deltas)

@@ -26,7 +26,9 @@ func (c *cli) check(ctx context.Context, args []string, repair bool) error {
 	if err := parseFlags(fs, args); err != nil {
 		return helpOK(err)
 	}
-	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"}, nil)
+	// No lock wait: verify or repair beside a running server is a mistake to
+	// report at once (repair would race the server's writes), not to queue.
+	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"}, newLogger("text", c.stderr), nil)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
-		MemoryLimit: 150 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second}
+		MemoryLimit: 150 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second, LockWait: 30 * time.Second}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)
@@ -157,14 +157,14 @@ func TestParseSize(t *testing.T) {
 
 func TestOpenStoreDiscard(t *testing.T) {
 	ctx := t.Context()
-	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil)
+	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil, nil)
 	if err != nil {
 		t.Fatalf("openStore(discard:): %v", err)
 	}
 	if _, ok := st.(discard.Store); !ok {
 		t.Errorf("openStore(discard:) = %T, want discard.Store", st)
 	}
-	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil); !errors.As(err, new(usageError)) {
+	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil, nil); !errors.As(err, new(usageError)) {
 		t.Errorf("openStore(discard:/tmp/x.db): got %v, want a usage error", err)
 	}
 }

@@ -36,6 +36,9 @@ type serveConfig struct {
 	Sync            string // SQLite synchronous mode: full or normal
 	LogFormat       string // text or json
 	ShutdownTimeout time.Duration
+	// LockWait is how long serve waits for another process to let go of
+	// the SQLite file (a rolling deploy) before it fails.
+	LockWait time.Duration
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none).
 	MemoryLimit int64
 	// DebugAddr, when set, serves net/http/pprof there, apart from the API.
@@ -59,6 +62,11 @@ type serveConfig struct {
 	AuthReads bool
 }
 
+// defaultLockWait is serve's --lock-wait: twice the default
+// --shutdown-timeout, so that a new process started beside the old one of a
+// rolling deploy outlasts the old one's drain and close.
+const defaultLockWait = "30s"
+
 // envFlag registers a string flag whose default is the environment variable
 // env when set, so that a flag given on the command line wins over the
 // variable, which wins over the built-in default.
@@ -73,6 +81,7 @@ func envFlag(fs *flag.FlagSet, getenv func(string) string, p *string, name, env,
 func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (serveConfig, error) {
 	var raw struct {
 		addr, store, maxBody, sync, logFormat, shutdown, memLimit, debugAddr     string
+		lockWait                                                                 string
 		readHeader, read, write, idle, maxHeader                                 string
 		batchEvents, batchBytes, inFlight, inFlightBytes, keys, keysFile, authRd string
 		minBodyRate, bodyRateGrace                                               string
@@ -83,6 +92,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
 	envFlag(fs, getenv, &raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on shutdown (a `duration`)")
+	envFlag(fs, getenv, &raw.lockWait, "lock-wait", "TALLY_LOCK_WAIT", defaultLockWait, "how long to wait for another process to release the SQLite file before failing (a `duration`, 0 fails at once)")
 	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "150MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
 	envFlag(fs, getenv, &raw.debugAddr, "debug-addr", "TALLY_DEBUG_ADDR", "", "`address` to serve /debug/pprof on, apart from the API (off when empty; keep it on loopback)")
 	envFlag(fs, getenv, &raw.readHeader, "read-header-timeout", "TALLY_READ_HEADER_TIMEOUT", "5s", "how long a client may take to send the request headers (a `duration`)")
@@ -136,6 +146,11 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	duration(&cfg.WriteTimeout, raw.write, "write-timeout", "TALLY_WRITE_TIMEOUT")
 	duration(&cfg.IdleTimeout, raw.idle, "idle-timeout", "TALLY_IDLE_TIMEOUT")
 	duration(&cfg.BodyRateGrace, raw.bodyRateGrace, "min-body-rate-grace", "TALLY_MIN_BODY_RATE_GRACE")
+	if d, err := time.ParseDuration(raw.lockWait); err != nil || d < 0 {
+		bad("lock-wait", "TALLY_LOCK_WAIT", "%q is not a duration of 0 or more", raw.lockWait)
+	} else {
+		cfg.LockWait = d
+	}
 	size := func(p *int64, v, flag, env string) {
 		n, err := parseSize(v)
 		if err != nil || n <= 0 {
@@ -247,7 +262,7 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, metrics.ObserveCommit)
+	store, err := openStore(ctx, cfg, logger, metrics.ObserveCommit)
 	if err != nil {
 		return err
 	}
@@ -312,14 +327,15 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 // bare path means SQLite, "mongodb://" and "mongodb+srv://" MongoDB, and
 // "discard:" the store that keeps nothing, only for measuring the HTTP path's
 // ceiling (tally bench).
-// observe, when not nil, is told of every write transaction of the SQLite
-// store (group commit sizes and durations).
-func openStore(ctx context.Context, cfg serveConfig, observe func(int, time.Duration)) (tally.Store, error) {
+// logger receives what the SQLite store says at Open. observe, when not
+// nil, is told of every write transaction of the SQLite store (group commit
+// sizes and durations).
+func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger, observe func(int, time.Duration)) (tally.Store, error) {
 	spec := cfg.Store
 	scheme, rest, ok := strings.Cut(spec, ":")
 	switch {
 	case ok && scheme == "sqlite":
-		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg.Sync, observe)
+		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg, logger, observe)
 	case ok && scheme == "discard":
 		if rest != "" {
 			return nil, usageError{fmt.Errorf("--store %q: discard takes no path (write discard:)", spec)}
@@ -336,15 +352,16 @@ func openStore(ctx context.Context, cfg serveConfig, observe func(int, time.Dura
 		return nil, usageError{fmt.Errorf("--store: unsupported scheme %q (want sqlite:PATH, a path, a mongodb:// URI or discard:)", scheme)}
 	default:
 		// A bare path, which may hold a colon (a Windows drive letter, say).
-		return openSQLite(ctx, spec, cfg.Sync, observe)
+		return openSQLite(ctx, spec, cfg, logger, observe)
 	}
 }
 
-func openSQLite(ctx context.Context, path, sync string, observe func(int, time.Duration)) (tally.Store, error) {
+func openSQLite(ctx context.Context, path string, cfg serveConfig, logger *slog.Logger, observe func(int, time.Duration)) (tally.Store, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--store: the SQLite path is empty")}
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: sync, CommitObserver: observe})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: cfg.Sync, CommitObserver: observe,
+		LockWait: cfg.LockWait, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
