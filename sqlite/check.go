@@ -100,7 +100,7 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO snapshots (day, seq) SELECT DISTINCT day, ? FROM cells`, last); err != nil {
 			return fmt.Errorf("sqlite: repair: %w", translate(err))
 		}
-		c, events, err := loadCube(t.ctx, t.tx)
+		c, events, err := loadCube(t.ctx, t.tx, t.w.k.slotBudget)
 		if err != nil {
 			return fmt.Errorf("sqlite: repair: %w", err)
 		}

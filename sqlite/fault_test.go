@@ -35,8 +35,8 @@ func takeNextSeq(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`INSERT INTO events (seq, epoch, id, ts, device_type, category, client, client_group, valid, value)
-		SELECT seq + 1, epoch, randomblob(16), ts, device_type, category, client, client_group, valid, value
+	if _, err := db.Exec(`INSERT INTO events (seq, epoch, id, ts, device_type, category, client, client_group, valid, value_lo)
+		SELECT seq + 1, epoch, randomblob(16), ts, device_type, category, client, client_group, valid, value_lo
 		FROM events ORDER BY seq DESC LIMIT 1`); err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,25 @@ import (
 // are left to the Aggregator, which checks every filter anyway.
 const maxSQLList = 500
 
-// Report answers q from the in-memory cube when its buckets and bounds are
-// whole UTC days, else from the raw events in its time range.
+// Report answers q from the in-memory cube: from its day cells when q's
+// buckets and bounds are whole UTC days, else from the sub-day rollup of the
+// dimensions q needs, which the first such report builds with one scan of
+// the events. Queries whose rollup would not fit the cube's budget, and
+// those that arrive while another rollup is being built, read the raw
+// events in their time range.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
 	if r, ok := s.cube.Load().Report(&q); ok {
 		return r, nil
+	}
+	if done, ok := s.buildSlots(q); ok {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return tally.Report{}, fmt.Errorf("sqlite: report: %w", ctx.Err())
+		}
+		if r, ok := s.cube.Load().Report(&q); ok {
+			return r, nil
+		}
 	}
 	a := tally.NewAggregator(&q)
 	if err := s.feedEvents(ctx, &q, a); err != nil {

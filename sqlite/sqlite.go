@@ -46,6 +46,12 @@ type Options struct {
 	// the file held when it opened. Nil logs nothing.
 	Logger *slog.Logger
 
+	// SubDayCells bounds the cells of the sub-day rollups that answer
+	// reports in other zones and by hour (40 bytes each; see
+	// cube.BeginSlots): 0 means cube.DefaultSlotBudget, a negative number
+	// turns them off, so that such reports read the raw events.
+	SubDayCells int
+
 	knobs knobs // zero: defaultKnobs()
 }
 
@@ -65,6 +71,8 @@ type Store struct {
 
 	eventStmt *sql.Stmt
 	lock      *fileLock // released by Close, last
+	log       *slog.Logger
+	building  atomic.Bool // a sub-day rollup is being built (slots.go)
 }
 
 // Open opens (creating if needed) the database file at path and brings its
@@ -138,12 +146,18 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if k == (knobs{}) {
 		k = defaultKnobs()
 	}
+	switch {
+	case opts.SubDayCells == 0:
+		k.slotBudget = cube.DefaultSlotBudget
+	case opts.SubDayCells > 0:
+		k.slotBudget = opts.SubDayCells
+	}
 	c, f, st, err := load(ctx, wdb, k)
 	if err != nil {
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{lock: lock}
+	s := &Store{lock: lock, log: logger}
 	s.cube.Store(c)
 	s.w, err = newWriter(ctx, wdb, k, f, st)
 	if err != nil {
@@ -243,7 +257,7 @@ func load(ctx context.Context, db *sql.DB, k knobs) (*cube.Cube, *filters, state
 		from = 0
 	}
 
-	c, n, err := loadCube(ctx, db)
+	c, n, err := loadCube(ctx, db, k.slotBudget)
 	if err != nil {
 		return nil, nil, st, err
 	}
@@ -325,8 +339,8 @@ func loadFilters(ctx context.Context, db *sql.DB, f *filters) error {
 // loadCube reads every cell into a new cube, in the table's key order, which
 // is the order the cube appends fastest, and returns how many events the
 // cells count.
-func loadCube(ctx context.Context, db querier) (*cube.Cube, int64, error) {
-	c := cube.New()
+func loadCube(ctx context.Context, db querier, slotBudget int) (*cube.Cube, int64, error) {
+	c := cube.NewWithSlotBudget(slotBudget)
 	var n int64
 	err := scanCells(ctx, db, `SELECT day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo FROM cells`,
 		func(k tally.CellKey, t tally.Totals) {

@@ -17,11 +17,21 @@ func TestStore(t *testing.T) {
 	if raceEnabled {
 		opts = storetest.Options{RandomEvents: 1000, RandomQueries: 100}
 	}
-	storetest.Run(t, func(t *testing.T) tally.Store {
-		// "normal" skips an fsync per commit; durability is not what the
-		// suite checks, and it keeps the suite fast.
-		return mustOpen(t, filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{Synchronous: "normal"})
-	}, opts)
+	// Reports in other zones and by hour come from the sub-day rollups by
+	// default, and from raw events without them: the suite checks both.
+	for _, tc := range []struct {
+		name  string
+		cells int
+	}{{"SubDayRollups", 0}, {"RawEvents", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) tally.Store {
+				// "normal" skips an fsync per commit; durability is not what
+				// the suite checks, and it keeps the suite fast.
+				return mustOpen(t, filepath.Join(t.TempDir(), "tally.db"),
+					sqlite.Options{Synchronous: "normal", SubDayCells: tc.cells})
+			}, opts)
+		})
+	}
 }
 
 func mustOpen(t testing.TB, path string, opts sqlite.Options) *sqlite.Store {

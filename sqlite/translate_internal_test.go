@@ -21,10 +21,10 @@ func TestTranslateConstraints(t *testing.T) {
 	if err := migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	const event = `INSERT INTO events (seq, epoch, id, ts, device_type, category, client, client_group, valid, value)
+	const event = `INSERT INTO events (seq, epoch, id, ts, device_type, category, client, client_group, valid, value_lo)
 		VALUES (1, 0, x'00', 0, 0, 0, 1, 1, 1, 0)`
-	const cell = `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum)
-		VALUES (0, 0, 0, 1, 1, 1, 1, 0)`
+	const cell = `INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo)
+		VALUES (0, 0, 0, 1, 1, 1, 1, 0, 0)`
 	const snapshot = `INSERT INTO snapshots (day, seq) VALUES (0, 1)`
 	for _, q := range []string{event, cell, snapshot} {
 		if _, err := db.ExecContext(ctx, q); err != nil {

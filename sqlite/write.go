@@ -25,6 +25,7 @@ type knobs struct {
 	filterLogBits uint  // each filter has 2^filterLogBits bits
 	backlogMin    int64 // refresh snapshots once the backlog passes max(backlogMin, events/4)
 	chunk         int   // rows per INSERT statement, a power of two
+	slotBudget    int   // cells of the cube's sub-day rollups (Options.SubDayCells, resolved)
 }
 
 // defaultKnobs: an epoch of 2^17 events keeps the id index's current
@@ -105,6 +106,7 @@ const (
 	reqCreate    reqKind = iota // store events, skipping ids already stored
 	reqDelete                   // delete one event
 	reqExclusive                // run fn alone in the transaction (Repair)
+	reqBetween                  // run between outside any transaction, between two commits
 )
 
 type writeReq struct {
@@ -114,7 +116,10 @@ type writeReq struct {
 	inserted []bool        // reqCreate: the outcome of each event
 	id       tally.ID      // reqDelete
 	fn       func(*writeTx) error
-	done     chan error
+	// between runs in the writer between two commits, when the cube holds
+	// exactly the committed state: a read snapshot taken there matches it.
+	between func() error
+	done    chan error
 }
 
 // rejection is a caller's outcome that changed nothing, such as a missing
@@ -234,12 +239,21 @@ func (w *writer) loop() {
 	defer close(w.done)
 	group := make([]*writeReq, 0, maxGroup)
 	for r := range w.reqs {
+		if r.kind == reqBetween {
+			r.done <- r.between()
+			continue
+		}
 		group = append(group[:0], r)
+		var held *writeReq // a reqBetween that arrived while grouping
 	more:
 		for len(group) < maxGroup {
 			select {
 			case r, ok := <-w.reqs:
 				if !ok {
+					break more
+				}
+				if r.kind == reqBetween {
+					held = r
 					break more
 				}
 				group = append(group, r)
@@ -248,6 +262,9 @@ func (w *writer) loop() {
 			}
 		}
 		w.commit(group)
+		if held != nil {
+			held.done <- held.between()
+		}
 	}
 }
 
@@ -450,7 +467,8 @@ func (t *writeTx) create(events []tally.Event, inserted []bool) error {
 		t.backlog++
 		t.events++
 		t.rows = append(t.rows, pendingRow{h: h, e: e})
-		t.deltas = append(t.deltas, cellDelta{k, 1, e.Value})
+		// The cube's sub-day rollups need the event's slot, not its day.
+		t.deltas = append(t.deltas, cellDelta{tally.KeyOf(e, cube.SlotWidth), 1, e.Value})
 		inserted[i] = true
 	}
 	return nil
@@ -571,7 +589,7 @@ func (t *writeTx) delete(id tally.ID) error {
 		t.days[k.Bucket] = st
 	}
 	t.events--
-	t.deltas = append(t.deltas, cellDelta{k, -1, e.Value.Neg()})
+	t.deltas = append(t.deltas, cellDelta{tally.KeyOf(&e, cube.SlotWidth), -1, e.Value.Neg()})
 	return nil
 }
 
