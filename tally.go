@@ -57,6 +57,10 @@ const (
 	EForbidden    = "forbidden"
 	EUnavailable  = "unavailable"
 	EInternal     = "internal"
+	// ETooExpensive: a valid request that would cost more than the
+	// server allows (see ScanLimits); the message says how to narrow it.
+	// Retrying it unchanged does not help.
+	ETooExpensive = "too_expensive"
 )
 
 // Error is a domain error: a code for machines and a message for people.

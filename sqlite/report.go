@@ -14,16 +14,25 @@ import (
 const maxSQLList = 500
 
 // Report answers q from the in-memory cube when its buckets and bounds are
-// whole UTC days, else from the raw events in its time range.
+// whole UTC days, else from the raw events in its time range, within the
+// store's scan limits.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
 	if r, ok := s.cube.Load().Report(&q); ok {
 		return r, nil
 	}
-	a := tally.NewAggregator(&q)
-	if err := s.feedEvents(ctx, &q, a); err != nil {
+	var r tally.Report
+	err := s.scans.Do(ctx, func(ctx context.Context) error {
+		a := tally.NewAggregator(&q)
+		if err := s.feedEvents(ctx, &q, a); err != nil {
+			return err
+		}
+		r = a.Report()
+		return nil
+	})
+	if err != nil {
 		return tally.Report{}, err
 	}
-	return a.Report(), nil
+	return r, nil
 }
 
 func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.Aggregator) error {
