@@ -21,7 +21,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
-		MemoryLimit: 150 << 20}
+		MemoryLimit: 150 << 20, ScanTimeout: 30 * time.Second, MaxScans: 4}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)
@@ -62,9 +62,16 @@ func TestServeConfigPrecedence(t *testing.T) {
 			env:  map[string]string{"TALLY_MAX_BATCH_EVENTS": "500", "TALLY_MAX_BATCH_BYTES": "1MiB", "TALLY_AUTH_READS": "true"},
 			want: with(func(c *serveConfig) {
 				c.MaxInFlight, c.WriteTimeout, c.APIKeys = 8, 10*time.Second, []string{"a", "b"}
+				c.ScanTimeout = 5 * time.Second // half the write timeout, when not set
 				c.MaxBatchEvents, c.MaxBatchBytes, c.AuthReads = 500, 1<<20, true
 				c.MemoryLimit, c.DebugAddr = 0, "127.0.0.1:6060"
 			}),
+		},
+		{
+			name: "scan limits",
+			args: []string{"--scan-timeout", "1m"},
+			env:  map[string]string{"TALLY_MAX_SCANS": "1", "TALLY_SCAN_TIMEOUT": "5s"},
+			want: with(func(c *serveConfig) { c.ScanTimeout, c.MaxScans = time.Minute, 1 }),
 		},
 		{
 			name: "empty env means unset",
@@ -103,6 +110,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "bad memory limit", args: []string{"--memory-limit", "lots"}},
 		{name: "debug address without port", args: []string{"--debug-addr", "localhost"}},
 		{name: "bad timeout", env: map[string]string{"TALLY_READ_TIMEOUT": "soon"}},
+		{name: "zero scans", args: []string{"--max-scans", "0"}},
+		{name: "scan timeout not a duration", env: map[string]string{"TALLY_SCAN_TIMEOUT": "30"}},
+		{name: "scan timeout past the write timeout", args: []string{"--scan-timeout", "2m", "--write-timeout", "2m"}},
 		{name: "auth reads without keys", args: []string{"--auth-reads", "true"}},
 		{name: "auth reads not a bool", args: []string{"--api-keys", "k", "--auth-reads", "yes"}},
 		{name: "missing keys file", args: []string{"--api-keys-file", "/nonexistent/keys"}},
