@@ -157,3 +157,9 @@ func userVersion(t *testing.T, path string) int {
 	}
 	return v
 }
+
+func TestHeavyReports(t *testing.T) {
+	storetest.RunHeavyReports(t, func(t *testing.T, l tally.ScanLimits) tally.Store {
+		return mustOpen(t, filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{Synchronous: "normal", Scans: l})
+	})
+}
