@@ -146,8 +146,14 @@ func TestScanRefusalsMatchDocument(t *testing.T) {
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	held, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "held.db"), sqlite.Options{
 		Scans: tally.ScanLimits{Max: 1, Started: func(ctx context.Context) {
-			started <- struct{}{}
-			<-release
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
 		}},
 	})
 	if err != nil {
@@ -155,10 +161,11 @@ func TestScanRefusalsMatchDocument(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = held.Close() })
 	ts := newServerOn(t, held)
+	ts.Client().Timeout = 30 * time.Second // failure guard only
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		res, err := http.Get(ts.URL + raw)
+		res, err := ts.Client().Get(ts.URL + raw)
 		if err == nil {
 			res.Body.Close()
 		}
