@@ -60,6 +60,10 @@ const (
 	// ETimeout: the client did not send its request in time (a body that
 	// stalls or arrives too slowly); sending it again, faster, may work.
 	ETimeout = "timeout"
+	// ETooExpensive: a valid request that would cost more than the
+	// server allows (see ScanLimits); the message says how to narrow it.
+	// Retrying it unchanged does not help.
+	ETooExpensive = "too_expensive"
 )
 
 // Error is a domain error: a code for machines and a message for people.

@@ -280,6 +280,10 @@ var statusOf = map[string]int{
 	tally.ETimeout:      http.StatusRequestTimeout,
 	tally.EUnavailable:  http.StatusServiceUnavailable,
 	tally.EInternal:     http.StatusInternalServerError,
+	// A report over raw events that passed the store's scan deadline: the
+	// request is valid but must be narrowed; retrying it unchanged would
+	// fail again, so not 503.
+	tally.ETooExpensive: http.StatusUnprocessableEntity,
 	// Codes of the HTTP layer itself.
 	eNotAcceptable:    http.StatusNotAcceptable,
 	eUnsupportedMedia: http.StatusUnsupportedMediaType,
@@ -359,7 +363,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Errors[i].Message = truncate(body.Errors[i].Message)
 	}
 	if status == http.StatusServiceUnavailable {
-		// Busy or store unreachable: both pass.
+		// Busy (requests, bytes or report scans in flight) or store
+		// unreachable: all pass.
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, body)

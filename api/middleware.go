@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -89,13 +90,40 @@ func (s *server) middleware(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			level, lost := slog.LevelInfo, lostAnswer(r.Context(), rec)
+			if lost != nil {
+				// Whatever status was started, the client did not get it.
+				level, status = slog.LevelWarn, statusLost
+			}
 			elapsed := time.Since(start)
 			s.metrics.observe(route, methodLabel(r.Method), status, elapsed)
-			s.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "path", r.URL.Path,
-				"status", status, "duration", elapsed, "bytes", rec.bytes, "request_id", id)
+			attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path,
+				"status", status, "duration", elapsed, "bytes", rec.bytes, "request_id", id}
+			if lost != nil {
+				attrs = append(attrs, "lost", lost.Error())
+			}
+			s.log.Log(r.Context(), level, "request", attrs...)
 		}()
 		s.limited(rec, r, next)
 	})
+}
+
+// statusLost is what the access log and the metrics record for an answer
+// that did not reach the client: nginx's 499, "client closed request".
+const statusLost = 499
+
+// lostAnswer returns why the answer did not reach the client, or nil: a
+// write or flush that failed (the server's write timeout passed, the
+// connection broke), or the client gone before the answer left the
+// server's buffers.
+func lostAnswer(ctx context.Context, rec *recorder) error {
+	if rec.err != nil {
+		return rec.err
+	}
+	if err := ctx.Err(); err != nil && (rec.unflushed || !rec.wrote) {
+		return fmt.Errorf("client gone: %w", err)
+	}
+	return nil
 }
 
 // routeLabel is the path part of a mux pattern: bounded cardinality, unlike
@@ -127,6 +155,9 @@ type recorder struct {
 	status int
 	bytes  int64
 	wrote  bool
+	err    error // the first failed write or flush
+	// unflushed: bytes written since the last successful flush.
+	unflushed bool
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -142,6 +173,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
+	r.unflushed = true
+	if err != nil && r.err == nil {
+		r.err = err
+	}
 	return n, err
 }
 
@@ -149,11 +184,21 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush lets streaming handlers push what they wrote so far.
-func (r *recorder) Flush() {
+func (r *recorder) Flush() { _ = r.FlushError() }
+
+// FlushError is Flush reporting, through http.ResponseController, whether
+// the bytes left for the client. Writes below the server's buffers only
+// fail here, once the write timeout has passed.
+func (r *recorder) FlushError() error {
 	if !r.wrote {
 		r.status, r.wrote = http.StatusOK, true
 	}
-	_ = http.NewResponseController(r.ResponseWriter).Flush()
+	err := http.NewResponseController(r.ResponseWriter).Flush()
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	r.unflushed = r.unflushed && err != nil
+	return err
 }
 
 type metrics struct {

@@ -49,6 +49,11 @@ type Store struct {
 	events *driver.Collection
 	cells  *driver.Collection
 	txn    bool // the deployment runs multi-document transactions
+	// scans bounds the reports read from raw events. The driver's pool is
+	// shared by every call; with at most ScanLimits.Max scans holding a
+	// connection each (OpenOptions checks maxPoolSize leaves room), Ping
+	// and Event always find one.
+	scans *tally.ScanGate
 
 	reqs      chan *writeReq
 	quit      chan struct{} // closed by Close: no new writes
@@ -61,6 +66,10 @@ type Options struct {
 	// NoTransactions disables transactions even on a deployment that has
 	// them, so tests on a replica set can exercise the FerretDB code path.
 	NoTransactions bool
+	// Scans bound the reports answered from raw events (hour buckets,
+	// another zone, bounds off UTC midnight); zero fields take the
+	// defaults of tally.ScanLimits.
+	Scans tally.ScanLimits
 }
 
 // Open connects to the deployment at uri (mongodb:// or mongodb+srv://),
@@ -78,6 +87,12 @@ func OpenOptions(ctx context.Context, uri string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, tally.Errorf(tally.EInvalid, "mongodb uri: %v", err)
 	}
+	scans := tally.NewScanGate(o.Scans)
+	if cs.MaxPoolSizeSet && cs.MaxPoolSize > 0 && cs.MaxPoolSize < uint64(scans.Max())+2 {
+		// The writer and the point reads need connections beside the scans.
+		return nil, tally.Errorf(tally.EInvalid, "mongodb uri: maxPoolSize=%d leaves no connection beside %d report scans; make it at least %d",
+			cs.MaxPoolSize, scans.Max(), scans.Max()+2)
+	}
 	dbName := cs.Database
 	if dbName == "" {
 		dbName = DefaultDatabase
@@ -86,7 +101,7 @@ func OpenOptions(ctx context.Context, uri string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, tally.Errorf(tally.EInvalid, "mongodb uri: %v", err)
 	}
-	s, err := open(ctx, client, dbName, o)
+	s, err := open(ctx, client, dbName, scans, o)
 	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
@@ -94,7 +109,7 @@ func OpenOptions(ctx context.Context, uri string, o Options) (*Store, error) {
 	return s, nil
 }
 
-func open(ctx context.Context, client *driver.Client, dbName string, o Options) (*Store, error) {
+func open(ctx context.Context, client *driver.Client, dbName string, scans *tally.ScanGate, o Options) (*Store, error) {
 	if err := client.Ping(ctx, nil); err != nil {
 		return nil, unavailable("connect", err)
 	}
@@ -103,6 +118,7 @@ func open(ctx context.Context, client *driver.Client, dbName string, o Options) 
 		client: client,
 		events: db.Collection("events"),
 		cells:  db.Collection("cells"),
+		scans:  scans,
 		reqs:   make(chan *writeReq),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),

@@ -15,7 +15,8 @@ import (
 const readBatch = 5000
 
 // Report answers q from the rollup cells when its buckets and bounds are
-// whole UTC days, else from the raw events. Either way the server only
+// whole UTC days, else from the raw events within the store's scan
+// limits. Either way the server only
 // filters (equality, $in and ranges, which FerretDB gets right) and
 // tally.Aggregator does the grouping, ordering, paging and means in Go, so
 // the answer is exact on MongoDB and on FerretDB alike.
@@ -26,7 +27,16 @@ func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, 
 	if q.InUTCDays() {
 		return s.reportFromCells(ctx, &q)
 	}
-	return s.reportFromEvents(ctx, &q)
+	var r tally.Report
+	err := s.scans.Do(ctx, func(ctx context.Context) error {
+		var err error
+		r, err = s.reportFromEvents(ctx, &q)
+		return err
+	})
+	if err != nil {
+		return tally.Report{}, err
+	}
+	return r, nil
 }
 
 // matchesNothing reports whether a filter list is present but empty.

@@ -16,28 +16,35 @@ const maxSQLList = 500
 // Report answers q from the in-memory cube: from its day cells when q's
 // buckets and bounds are whole UTC days, else from the sub-day rollup of the
 // dimensions q needs, which the first such report builds with one scan of
-// the events. Queries whose rollup would not fit the cube's budget, and
-// those that arrive while another rollup is being built, read the raw
-// events in their time range.
+// the events (the store's scan timeout bounds the wait for it). Queries
+// whose rollup would not fit the cube's budget, and those that arrive while
+// another rollup is being built, read the raw events in their time range,
+// within the store's scan limits.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
 	if r, ok := s.cube.Load().Report(&q); ok {
 		return r, nil
 	}
 	if done, ok := s.buildSlots(q); ok {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return tally.Report{}, fmt.Errorf("sqlite: report: %w", ctx.Err())
+		if err := s.scans.Wait(ctx, done); err != nil {
+			return tally.Report{}, err
 		}
 		if r, ok := s.cube.Load().Report(&q); ok {
 			return r, nil
 		}
 	}
-	a := tally.NewAggregator(&q)
-	if err := s.feedEvents(ctx, &q, a); err != nil {
+	var r tally.Report
+	err := s.scans.Do(ctx, func(ctx context.Context) error {
+		a := tally.NewAggregator(&q)
+		if err := s.feedEvents(ctx, &q, a); err != nil {
+			return err
+		}
+		r = a.Report()
+		return nil
+	})
+	if err != nil {
 		return tally.Report{}, err
 	}
-	return a.Report(), nil
+	return r, nil
 }
 
 func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.Aggregator) error {

@@ -51,9 +51,17 @@ type Options struct {
 	// cube.BeginSlots): 0 means cube.DefaultSlotBudget, a negative number
 	// turns them off, so that such reports read the raw events.
 	SubDayCells int
+	// Scans bound the reports answered from raw events (hour buckets,
+	// another zone, bounds off UTC midnight); zero fields take the
+	// defaults of tally.ScanLimits.
+	Scans tally.ScanLimits
 
 	knobs knobs // zero: defaultKnobs()
 }
+
+// lookupConns is the size of the pool for Ping and Event: point reads that
+// hold a connection for microseconds.
+const lookupConns = 2
 
 // writeCacheKiB is the write connection's page cache.
 const writeCacheKiB = 32 << 10
@@ -61,7 +69,12 @@ const writeCacheKiB = 32 << 10
 // Store is a tally.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
 	w    *writer
-	read *sql.DB
+	read *sql.DB // reports over raw events, verify
+	// lookup is a small pool of its own for Ping and Event, so that
+	// report scans, however many, never leave /readyz and GET /event
+	// waiting for a connection.
+	lookup *sql.DB
+	scans  *tally.ScanGate
 	// cube holds every event's contribution to its day cell in memory and
 	// answers the reports whose buckets are UTC days: the cells table's
 	// snapshots plus the events above them, loaded at Open. This process is
@@ -157,7 +170,7 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{lock: lock, log: logger}
+	s := &Store{lock: lock, log: logger, scans: tally.NewScanGate(opts.Scans)}
 	s.cube.Store(c)
 	s.w, err = newWriter(ctx, wdb, k, f, st)
 	if err != nil {
@@ -185,9 +198,17 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	n := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-
 	s.read = rdb
-	s.eventStmt, err = rdb.PrepareContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events
+	ldb, err := sql.Open("sqlite", path+"?"+params.Encode())
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	ldb.SetMaxOpenConns(lookupConns)
+	ldb.SetMaxIdleConns(lookupConns)
+	s.lookup = ldb
+
+	s.eventStmt, err = ldb.PrepareContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events
 		WHERE epoch IN (?`+strings.Repeat(", ?", s.w.filters.epochsPerGroup()-1)+`) AND id = ?`)
 	if err != nil {
 		s.Close()
@@ -386,8 +407,12 @@ func (s *Store) Close() error {
 		serr = s.eventStmt.Close()
 	}
 	rerr := s.read.Close()
+	var lerr error
+	if s.lookup != nil {
+		lerr = s.lookup.Close()
+	}
 	// Only once the file is closed may another process take it.
-	lerr := s.lock.release()
+	lerr = errors.Join(lerr, s.lock.release())
 	if err := errors.Join(werr, serr, rerr, lerr); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -398,7 +423,7 @@ func (s *Store) Close() error {
 // fail for want of disk space: reads still work then, but every write gets
 // 503 until one succeeds again, and /readyz should say so.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.read.PingContext(ctx); err != nil {
+	if err := s.lookup.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", translate(err))
 	}
 	if at := s.w.diskFullSince.Load(); at != nil {

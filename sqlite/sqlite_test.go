@@ -167,3 +167,12 @@ func userVersion(t *testing.T, path string) int {
 	}
 	return v
 }
+
+// The limits of raw scans, with the sub-day rollups off so that reports in
+// other zones read raw events. (With them on, one rollup build at a time
+// scans, and reports wait for it within the scan timeout.)
+func TestHeavyReports(t *testing.T) {
+	storetest.RunHeavyReports(t, func(t *testing.T, l tally.ScanLimits) tally.Store {
+		return mustOpen(t, filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{Synchronous: "normal", Scans: l, SubDayCells: -1})
+	})
+}

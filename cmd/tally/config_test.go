@@ -21,7 +21,8 @@ func TestServeConfigPrecedence(t *testing.T) {
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
-		MemoryLimit: 150 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second, LockWait: 30 * time.Second}
+		MemoryLimit: 150 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second, LockWait: 30 * time.Second,
+		ScanTimeout: 30 * time.Second, MaxScans: 4}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults
 		f(&c)
@@ -62,6 +63,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 			env:  map[string]string{"TALLY_MAX_BATCH_EVENTS": "500", "TALLY_MAX_BATCH_BYTES": "1MiB", "TALLY_AUTH_READS": "true"},
 			want: with(func(c *serveConfig) {
 				c.MaxInFlight, c.WriteTimeout, c.APIKeys = 8, 10*time.Second, []string{"a", "b"}
+				c.ScanTimeout = 5 * time.Second // half the write timeout, when not set
 				c.MaxBatchEvents, c.MaxBatchBytes, c.AuthReads = 500, 1<<20, true
 				c.MemoryLimit, c.DebugAddr = 0, "127.0.0.1:6060"
 			}),
@@ -71,6 +73,11 @@ func TestServeConfigPrecedence(t *testing.T) {
 			args: []string{"--min-body-rate", "512B/s"},
 			env:  map[string]string{"TALLY_MIN_BODY_RATE": "4KiB", "TALLY_MIN_BODY_RATE_GRACE": "3s"},
 			want: with(func(c *serveConfig) { c.MinBodyRate, c.BodyRateGrace = 512, 3*time.Second }),
+		}, {
+			name: "scan limits",
+			args: []string{"--scan-timeout", "1m"},
+			env:  map[string]string{"TALLY_MAX_SCANS": "1", "TALLY_SCAN_TIMEOUT": "5s"},
+			want: with(func(c *serveConfig) { c.ScanTimeout, c.MaxScans = time.Minute, 1 }),
 		},
 		{
 			name: "empty env means unset",
@@ -112,6 +119,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "zero body rate", args: []string{"--min-body-rate", "0"}},
 		{name: "bad body rate", env: map[string]string{"TALLY_MIN_BODY_RATE": "fast"}},
 		{name: "bad body rate grace", env: map[string]string{"TALLY_MIN_BODY_RATE_GRACE": "0s"}},
+		{name: "zero scans", args: []string{"--max-scans", "0"}},
+		{name: "scan timeout not a duration", env: map[string]string{"TALLY_SCAN_TIMEOUT": "30"}},
+		{name: "scan timeout past the write timeout", args: []string{"--scan-timeout", "2m", "--write-timeout", "2m"}},
 		{name: "auth reads without keys", args: []string{"--auth-reads", "true"}},
 		{name: "auth reads not a bool", args: []string{"--api-keys", "k", "--auth-reads", "yes"}},
 		{name: "missing keys file", args: []string{"--api-keys-file", "/nonexistent/keys"}},

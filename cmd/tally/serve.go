@@ -55,6 +55,9 @@ type serveConfig struct {
 	// which a request body is cut with 408.
 	MinBodyRate   int64
 	BodyRateGrace time.Duration
+	// ScanTimeout and MaxScans bound the reports read from raw events.
+	ScanTimeout time.Duration
+	MaxScans    int
 
 	// APIKeys, when set, guard writes (and reads with AuthReads). They are
 	// never logged.
@@ -85,6 +88,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 		readHeader, read, write, idle, maxHeader                                 string
 		batchEvents, batchBytes, inFlight, inFlightBytes, keys, keysFile, authRd string
 		minBodyRate, bodyRateGrace                                               string
+		scanTimeout, maxScans                                                    string
 	}
 	envFlag(fs, getenv, &raw.addr, "addr", "TALLY_ADDR", ":8080", "listen `address` (port 0 picks a free port)")
 	envFlag(fs, getenv, &raw.store, "store", "TALLY_STORE", "sqlite:data/tally.db", "where events are kept: sqlite:`PATH`, a bare path, a mongodb:// or mongodb+srv:// URI, or discard: (keeps nothing: a benchmarking aid, the ceiling of tally bench, never for data)")
@@ -109,6 +113,10 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	// Defaults: see api.DefaultMinBodyRate.
 	envFlag(fs, getenv, &raw.minBodyRate, "min-body-rate", "TALLY_MIN_BODY_RATE", "1KiB", "slowest average `rate` (a size per second, /s optional) at which a request body may arrive once --min-body-rate-grace has passed; slower bodies get 408")
 	envFlag(fs, getenv, &raw.bodyRateGrace, "min-body-rate-grace", "TALLY_MIN_BODY_RATE_GRACE", "10s", "how long a request body may take before --min-body-rate applies (a `duration`)")
+	// Empty: the default, DefaultScanTimeout or half the write timeout if
+	// that is shorter, so that the refusal can still be written.
+	envFlag(fs, getenv, &raw.scanTimeout, "scan-timeout", "TALLY_SCAN_TIMEOUT", "", "how long a report over raw events (hour buckets, a zone other than UTC) may run before it is refused as too broad (a `duration`; default 30s, at most half of --write-timeout)")
+	envFlag(fs, getenv, &raw.maxScans, "max-scans", "TALLY_MAX_SCANS", strconv.Itoa(tally.DefaultMaxScans), "most reports over raw events running at once; more get 503 with Retry-After (a `count`)")
 	envFlag(fs, getenv, &raw.keys, "api-keys", "TALLY_API_KEYS", "", "comma-separated API `keys`; when set, POST and DELETE need Authorization: Bearer <key>")
 	envFlag(fs, getenv, &raw.keysFile, "api-keys-file", "TALLY_API_KEYS_FILE", "", "a `file` of API keys, one a line (# starts a comment), added to --api-keys")
 	envFlag(fs, getenv, &raw.authRd, "auth-reads", "TALLY_AUTH_READS", "false", "require an API key for GET /event and /report too (true or false)")
@@ -181,6 +189,15 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	}
 	count(&cfg.MaxBatchEvents, raw.batchEvents, "max-batch-events", "TALLY_MAX_BATCH_EVENTS")
 	count(&cfg.MaxInFlight, raw.inFlight, "max-in-flight", "TALLY_MAX_IN_FLIGHT")
+	count(&cfg.MaxScans, raw.maxScans, "max-scans", "TALLY_MAX_SCANS")
+	if raw.scanTimeout == "" {
+		cfg.ScanTimeout = min(tally.DefaultScanTimeout, cfg.WriteTimeout/2)
+	} else {
+		duration(&cfg.ScanTimeout, raw.scanTimeout, "scan-timeout", "TALLY_SCAN_TIMEOUT")
+		if cfg.WriteTimeout > 0 && cfg.ScanTimeout >= cfg.WriteTimeout {
+			bad("scan-timeout", "TALLY_SCAN_TIMEOUT", "%s is not shorter than --write-timeout %s: the refusal could not be written", cfg.ScanTimeout, cfg.WriteTimeout)
+		}
+	}
 	for _, k := range strings.Split(raw.keys, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			cfg.APIKeys = append(cfg.APIKeys, k)
@@ -293,7 +310,8 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 	}
 	addr := ln.Addr().String()
 	logger.Info("listening", "addr", addr, "store", redact(cfg.Store), "max_body", cfg.MaxBody,
-		"api_keys", len(cfg.APIKeys), "auth_reads", cfg.AuthReads)
+		"api_keys", len(cfg.APIKeys), "auth_reads", cfg.AuthReads,
+		"scan_timeout", cfg.ScanTimeout, "max_scans", cfg.MaxScans)
 	if c.ready != nil {
 		c.ready(addr)
 	}
@@ -342,7 +360,7 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger, observ
 		}
 		return discard.Store{}, nil
 	case ok && (scheme == "mongodb" || scheme == "mongodb+srv"):
-		st, err := mongo.Open(ctx, spec)
+		st, err := mongo.OpenOptions(ctx, spec, mongo.Options{Scans: scanLimits(cfg)})
 		if err != nil {
 			// The URI may hold a password: name the store by its scheme only.
 			return nil, fmt.Errorf("opening the %s store: %w", scheme, err)
@@ -361,11 +379,17 @@ func openSQLite(ctx context.Context, path string, cfg serveConfig, logger *slog.
 		return nil, usageError{errors.New("--store: the SQLite path is empty")}
 	}
 	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: cfg.Sync, CommitObserver: observe,
-		LockWait: cfg.LockWait, Logger: logger})
+		LockWait: cfg.LockWait, Logger: logger, Scans: scanLimits(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// scanLimits are the stores' limits on reports over raw events; zero
+// fields (verify and repair set none) mean the defaults.
+func scanLimits(cfg serveConfig) tally.ScanLimits {
+	return tally.ScanLimits{Timeout: cfg.ScanTimeout, Max: cfg.MaxScans}
 }
 
 // serveDebug serves the runtime profiles on their own listener, so that they
