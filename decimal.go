@@ -41,7 +41,7 @@ func DecimalFromMicros(m int64) Decimal {
 
 // DecimalFromInt returns the integer n.
 func DecimalFromInt(n int64) Decimal {
-	hi, lo := bits.Mul64(uint64(abs64(n)), micro)
+	hi, lo := bits.Mul64(abs64(n), micro)
 	d := Decimal{hi: int64(hi), lo: lo}
 	if n < 0 {
 		d = d.Neg()

@@ -38,7 +38,7 @@ func TestLostReportNotLoggedAsOK(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			started := make(chan struct{}, 1)
-			store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{
+			store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{SubDayCells: -1, // raw scans, which the hooks hold
 				Synchronous: "normal",
 				Scans: tally.ScanLimits{Started: func(ctx context.Context) {
 					started <- struct{}{}
@@ -144,7 +144,7 @@ func waitForRequestLog(t *testing.T, logs *syncBuffer, guard time.Duration) acce
 func TestScanRefusalsMatchDocument(t *testing.T) {
 	const raw = "/report?granularity=hour"
 	started, release := make(chan struct{}, 1), make(chan struct{})
-	held, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "held.db"), sqlite.Options{
+	held, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "held.db"), sqlite.Options{SubDayCells: -1, // raw scans, which the hooks hold
 		Scans: tally.ScanLimits{Max: 1, Started: func(ctx context.Context) {
 			select {
 			case started <- struct{}{}:
@@ -177,7 +177,7 @@ func TestScanRefusalsMatchDocument(t *testing.T) {
 	close(release)
 	<-done
 
-	slow, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "slow.db"), sqlite.Options{
+	slow, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "slow.db"), sqlite.Options{SubDayCells: -1, // raw scans, which the hooks hold
 		Scans: tally.ScanLimits{Timeout: time.Millisecond, Started: func(ctx context.Context) { <-ctx.Done() }},
 	})
 	if err != nil {

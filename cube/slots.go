@@ -84,7 +84,7 @@ type SlotBuild struct {
 // Abort). Changes added to the cube in the meantime are queued and applied
 // by Finish, so the rollup misses none and counts none twice.
 func (c *Cube) BeginSlots(q *tally.ReportQuery) (*SlotBuild, bool) {
-	if q.InUTCDays() {
+	if q.InUTCDays() || c.slotBudget <= 0 {
 		return nil, false
 	}
 	_, need := masks(q)

@@ -184,3 +184,14 @@ func TestSlotBudget(t *testing.T) {
 		t.Fatal("a report was answered without its rollup")
 	}
 }
+
+// A budget of 0 turns the sub-day rollups off, even on an empty cube.
+func TestSlotsOff(t *testing.T) {
+	q := tally.ReportQuery{GroupBy: []tally.Column{tally.ColDate}, Granularity: tally.Hour}
+	if err := q.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cube.NewWithSlotBudget(0).BeginSlots(&q); ok {
+		t.Fatal("a rollup was begun with a budget of 0")
+	}
+}
