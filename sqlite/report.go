@@ -59,10 +59,20 @@ func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.A
 		w.add("ts < ?", secondsToMicros(f.To.Unix()))
 	}
 	w.filterLists(f)
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events`+w.String(), w.args...)
+	if err := eachEvent(ctx, s.read, w.String(), w.args, a.Add); err != nil {
+		return fmt.Errorf("sqlite: report: %w", err)
+	}
+	return nil
+}
+
+// eachEvent calls add for every event the WHERE clause where (with args)
+// selects, keyed at the event's own second, as the Aggregator and the
+// cube's rollup builds take raw events.
+func eachEvent(ctx context.Context, db querier, where string, args []any, add func(tally.CellKey, int64, tally.Decimal)) error {
+	rows, err := db.QueryContext(ctx,
+		`SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events`+where, args...)
 	if err != nil {
-		return fmt.Errorf("sqlite: report: %w", translate(err))
+		return translate(err)
 	}
 	defer rows.Close()
 	var (
@@ -72,16 +82,13 @@ func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.A
 	)
 	for rows.Next() {
 		if err := rows.Scan(&ts, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &v.lo, &v.hi); err != nil {
-			return fmt.Errorf("sqlite: report: %w", translate(err))
+			return translate(err)
 		}
 		k.Bucket = floorDiv(ts, 1e6)
 		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
-		a.Add(k, 1, v.decimal())
+		add(k, 1, v.decimal())
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: report: %w", translate(err))
-	}
-	return nil
+	return translate(rows.Err())
 }
 
 // secondsToMicros converts, saturating far outside the years events can have.

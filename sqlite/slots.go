@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/cube"
@@ -54,7 +53,7 @@ func (s *Store) buildSlots(q tally.ReportQuery) (<-chan struct{}, bool) {
 		defer close(done)
 		defer s.building.Store(false)
 		defer tx.Rollback()
-		if err := scanAll(ctx, tx, b); err != nil {
+		if err := eachEvent(ctx, tx, "", nil, b.Add); err != nil {
 			b.Abort()
 			s.log.Error("sub-day rollup build failed", "err", err)
 			return
@@ -62,30 +61,4 @@ func (s *Store) buildSlots(q tally.ReportQuery) (<-chan struct{}, bool) {
 		b.Finish()
 	}()
 	return done, true
-}
-
-// scanAll adds every event of the transaction's snapshot to b.
-func scanAll(ctx context.Context, tx *sql.Tx, b *cube.SlotBuild) error {
-	rows, err := tx.QueryContext(ctx, `SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events`)
-	if err != nil {
-		return fmt.Errorf("sqlite: build rollup: %w", translate(err))
-	}
-	defer rows.Close()
-	var (
-		k               tally.CellKey
-		ts, device, cat int64
-		v               storedValue
-	)
-	for rows.Next() {
-		if err := rows.Scan(&ts, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &v.lo, &v.hi); err != nil {
-			return fmt.Errorf("sqlite: build rollup: %w", translate(err))
-		}
-		k.Bucket = floorDiv(ts, 1e6)
-		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
-		b.Add(k, 1, v.decimal())
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: build rollup: %w", translate(err))
-	}
-	return nil
 }
