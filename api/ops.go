@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -24,7 +25,14 @@ func (s *server) handleReady(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		return fmt.Errorf("%w: %w", tally.Errorf(tally.EUnavailable, "store not reachable"), err)
+		// A store that knows why it is not ready (a full disk, say) says so
+		// to the operator; anything else stays "not reachable".
+		msg := "store not reachable"
+		var te *tally.Error
+		if errors.As(err, &te) && te.Code == tally.EUnavailable {
+			msg = "store not ready: " + te.Message
+		}
+		return fmt.Errorf("%w: %w", tally.Errorf(tally.EUnavailable, "%s", msg), err)
 	}
 	writeJSONBytes(w, http.StatusOK, statusOK)
 	return nil
