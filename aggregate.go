@@ -282,6 +282,14 @@ func compareBool(x, y bool) int {
 	return 1
 }
 
+// Matcher returns f compiled for many checks: whether an event with key k,
+// keyed at its own second, is one f selects. (Stores that delete by filter
+// check each event exactly as reports count it.)
+func (f *Filter) Matcher() func(k *CellKey) bool {
+	m := newMatcher(f)
+	return m.match
+}
+
 // matcher is a Filter compiled for fast checks of many cells.
 type matcher struct {
 	clients, groups set[int32]

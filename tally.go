@@ -34,6 +34,14 @@ type Store interface {
 	// returns an error with code ENotFound.
 	DeleteEvent(ctx context.Context, id ID) error
 
+	// DeleteEvents removes every event f selects that is stored when it
+	// begins, in bounded batches, so that other writes and reports go on
+	// meanwhile, and returns how many it removed. Each batch is durable
+	// before the next; once it returns, every report is exact. On an error
+	// the batches already done stay done: calling it again finishes the
+	// work. f must be a normalized query's filter.
+	DeleteEvents(ctx context.Context, f Filter) (int64, error)
+
 	// Report answers an aggregated query. q must be normalized (see
 	// ReportQuery.Normalize). Returns EInvalid for a query the store cannot
 	// answer.

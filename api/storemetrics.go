@@ -98,6 +98,11 @@ func (i *instrumentedStore) DeleteEvent(ctx context.Context, id tally.ID) (err e
 	return i.s.DeleteEvent(ctx, id)
 }
 
+func (i *instrumentedStore) DeleteEvents(ctx context.Context, f tally.Filter) (_ int64, err error) {
+	defer func(start time.Time) { i.observe("DeleteEvents", start, err) }(time.Now())
+	return i.s.DeleteEvents(ctx, f)
+}
+
 func (i *instrumentedStore) Report(ctx context.Context, q tally.ReportQuery) (_ tally.Report, err error) {
 	defer func(start time.Time) { i.observe("Report", start, err) }(time.Now())
 	return i.s.Report(ctx, q)

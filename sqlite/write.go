@@ -577,7 +577,28 @@ func (t *writeTx) delete(id tally.ID) error {
 	if !found {
 		return rejection{tally.Errorf(tally.ENotFound, "event %s not found", id)}
 	}
-	k := tally.KeyOf(&e, tally.SecondsPerDay)
+	return t.removed(seq, &e)
+}
+
+// deleteSeq removes the event stored with seq, if it still is, and reports
+// whether it did.
+func (t *writeTx) deleteSeq(seq int64) (bool, error) {
+	var e tally.Event
+	var got int64
+	err := scanDeleted(t.stmt(t.w.stmts.deleteBySeq).QueryRowContext(t.ctx, seq), &got, &e)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil // deleted meanwhile
+	case err != nil:
+		return false, fmt.Errorf("sqlite: delete event: %w", translate(err))
+	}
+	return true, t.removed(seq, &e)
+}
+
+// removed takes the event just deleted, which had seq, out of its day's
+// snapshot or backlog and out of the cube.
+func (t *writeTx) removed(seq int64, e *tally.Event) error {
+	k := tally.KeyOf(e, tally.SecondsPerDay)
 	st, _ := t.day(k.Bucket)
 	if seq <= st.snap {
 		if err := t.subtractCell(k, 1, e.Value); err != nil {
@@ -589,7 +610,7 @@ func (t *writeTx) delete(id tally.ID) error {
 		t.days[k.Bucket] = st
 	}
 	t.events--
-	t.deltas = append(t.deltas, cellDelta{tally.KeyOf(&e, cube.SlotWidth), -1, e.Value.Neg()})
+	t.deltas = append(t.deltas, cellDelta{tally.KeyOf(e, cube.SlotWidth), -1, e.Value.Neg()})
 	return nil
 }
 

@@ -57,6 +57,18 @@ func testRandom(t *testing.T, newStore func(t *testing.T) tally.Store, opts Opti
 
 	failures := 0
 	for i := range opts.RandomQueries {
+		if i%50 == 49 {
+			// Deletion by filter, then fresh events, between reports.
+			events = deleteRandom(t, s, r, events, zones)
+			more := make([]tally.Event, 1+r.IntN(100))
+			for j := range more {
+				more[j] = randomEvent(r, zones)
+			}
+			if _, err := s.CreateEvents(context.Background(), more); err != nil {
+				t.Fatalf("CreateEvents: %v", err)
+			}
+			events = append(events, more...)
+		}
 		q := randomQuery(r, zones)
 		if err := q.Normalize(); err != nil {
 			t.Fatalf("query %d: Normalize: %v", i, err)
@@ -151,6 +163,34 @@ func loadRandom(t *testing.T, s tally.Store, r *rand.Rand, n int, zones []*time.
 		}
 	}
 	return live
+}
+
+// deleteRandom deletes the events of a random report filter with
+// DeleteEvents, checks the count against the naive one, and returns the
+// events left.
+func deleteRandom(t *testing.T, s tally.Store, r *rand.Rand, events []tally.Event, zones []*time.Location) []tally.Event {
+	t.Helper()
+	q := randomQuery(r, zones)
+	if err := q.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	var left []tally.Event
+	var want int64
+	for _, e := range events {
+		if naiveMatch(&e, &q.Filter) {
+			want++
+		} else {
+			left = append(left, e)
+		}
+	}
+	got, err := s.DeleteEvents(context.Background(), q.Filter)
+	if err != nil {
+		t.Fatalf("DeleteEvents(%s): %v", describe(&q), err)
+	}
+	if got != want {
+		t.Fatalf("DeleteEvents(%s) = %d, want %d", describe(&q), got, want)
+	}
+	return left
 }
 
 func randomEvent(r *rand.Rand, zones []*time.Location) tally.Event {
