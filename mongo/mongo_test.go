@@ -430,3 +430,55 @@ func TestOpenBadURI(t *testing.T) {
 		t.Errorf("got %v, want invalid", err)
 	}
 }
+
+// A database written by schema version 1 (values and sums as doubles) is
+// migrated at Open: its float cells are recomputed exactly from the events,
+// whose doubles give back the decimals written.
+func TestMigrateFloatSchema(t *testing.T) {
+	uri := mongotest.URI(t)
+	ctx := context.Background()
+	s, err := mongo.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := randomEvents(21, 40)
+	for i := range evs {
+		evs[i].Value = tally.MustDecimal([]string{"0.1", "0.2", "689.84", "-0.07"}[i%4])
+	}
+	mustCreate(t, s, evs)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Make it look as version 1 left it.
+	db := mongotest.Client(t, uri).Database(dbName(uri))
+	if _, err := db.Collection("events").UpdateMany(ctx, bson.M{},
+		bson.M{"$unset": bson.M{"value_lo": "", "value_hi": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Collection("cells").UpdateMany(ctx, bson.M{},
+		bson.M{"$unset": bson.M{"sum_hi": "", "sum_lo": ""}, "$set": bson.M{"sum": 0.30000000000000004}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Collection("meta").UpdateOne(ctx, bson.M{"_id": "schema"}, bson.M{"$set": bson.M{"version": 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openStore(t, uri)
+	var want tally.Decimal
+	for _, e := range evs {
+		want = want.Add(e.Value)
+	}
+	r := storetest.MustReport(t, s2, tally.ReportQuery{GroupBy: []tally.Column{tally.ColValid}})
+	if r.Totals.Count != int64(len(evs)) || r.Totals.Sum != want {
+		t.Errorf("totals after the migration: %d %s, want %d %s", r.Totals.Count, r.Totals.Sum, len(evs), want)
+	}
+	if diffs, err := s2.Verify(ctx); err != nil || len(diffs) != 0 {
+		t.Errorf("Verify after the migration: %+v, %v", diffs, err)
+	}
+	var meta struct {
+		Version int `bson:"version"`
+	}
+	if err := db.Collection("meta").FindOne(ctx, bson.M{"_id": "schema"}).Decode(&meta); err != nil || meta.Version != mongo.SchemaVersion {
+		t.Errorf("schema version %d, %v; want %d", meta.Version, err, mongo.SchemaVersion)
+	}
+}
