@@ -52,12 +52,27 @@ type Result struct {
 
 // SizeResult is what one data set measured.
 type SizeResult struct {
-	Events    int // loaded
-	LoadTime  time.Duration
-	Ingest    Ingest
+	Events   int // loaded
+	LoadTime time.Duration
+	// Restart is the time from starting the server again on the loaded
+	// file, after a kill -9, until GET /readyz answers 200.
+	Restart time.Duration
+	// Empty is the bulk measurement (only the Bulk fields) on an empty
+	// store, for comparison with Ingest's, on the loaded one.
+	Empty     Ingest
+	Ingest    Ingest // on the loaded store, after the reports
 	Reports   []ReportResult
-	PeakRSS   int64 // bytes, over the server's whole life
+	PeakRSS   int64 // bytes: the highest of both server processes over their lives
 	DiskBytes int64 // database and WAL files after the load
+}
+
+// LoadedShare is the bulk rate into the loaded store over the rate into an
+// empty one.
+func (s SizeResult) LoadedShare() float64 {
+	if s.Empty.BulkRate() == 0 {
+		return 0
+	}
+	return s.Ingest.BulkRate() / s.Empty.BulkRate()
 }
 
 // LoadRate is the data set's load speed in events per second.
@@ -162,14 +177,22 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 	if err := os.Mkdir(sdir, 0o755); err != nil {
 		return sr, err
 	}
+	if sr.Empty, err = measureEmpty(ctx, cfg, sdir, logf); err != nil {
+		return sr, fmt.Errorf("empty store: %w", err)
+	}
+
 	dbPath := filepath.Join(sdir, "tally.db")
 	srv, err := StartServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve.log"))
 	if err != nil {
 		return sr, err
 	}
+	var firstPeak int64
 	defer func() {
-		sr.PeakRSS = srv.PeakRSS()
-		err = errors.Join(err, srv.Stop())
+		sr.PeakRSS = firstPeak
+		if srv != nil {
+			sr.PeakRSS = max(firstPeak, srv.PeakRSS())
+			err = errors.Join(err, srv.Stop())
+		}
 	}()
 
 	g, err := gen.New(gen.Config{Days: cfg.Days, PerDay: n / cfg.Days, Seed: cfg.Seed, Now: cfg.End})
@@ -186,17 +209,61 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 		return sr, err
 	}
 
+	// A crash right after the load, then the rest on the restarted server.
+	logf("restart: kill -9 (pid %d), start again on the same file", srv.Pid())
+	firstPeak = srv.PeakRSS()
+	srv.Kill()
+	srv = nil
+	t0 := time.Now()
+	if srv, err = StartServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve-restarted.log")); err != nil {
+		return sr, fmt.Errorf("restart: %w", err)
+	}
+	if err := srv.WaitReady(ctx, startTimeout); err != nil {
+		return sr, fmt.Errorf("restart: %w", err)
+	}
+	sr.Restart = time.Since(t0)
+	logf("  ready in %v", sr.Restart.Round(time.Millisecond))
+
 	logf("reports: %d runs each, raw-scan baseline up to %d runs or %v each", cfg.ReportRuns, cfg.BaselineRuns, cfg.BaselineTime)
 	if sr.Reports, err = measureReports(ctx, srv.URL, dbPath, StandardQueries(g.End()), cfg.ReportRuns, cfg.BaselineRuns, cfg.BaselineTime); err != nil {
 		return sr, err
 	}
 	for _, r := range sr.Reports {
-		logf("  %s p50 %v p99 %v, raw scan p50 %v of %d runs (%.0f×)", r.Query.Name, r.Tally.P50, r.Tally.P99, r.Baseline.P50, r.Baseline.N, r.Speedup())
+		logf("  %s first %v, p50 %v p99 %v, raw scan p50 %v of %d runs (%.0f×)", r.Query.Name, r.First, r.Tally.P50, r.Tally.P99, r.Baseline.P50, r.Baseline.N, r.Speedup())
 	}
 	if sr.Ingest, err = measureIngest(ctx, cfg, srv.URL, logf); err != nil {
 		return sr, err
 	}
+	logf("  into the loaded store: %.0f%% of the rate into an empty one", 100*sr.LoadedShare())
 	return sr, nil
+}
+
+// measureEmpty is the bulk measurement on an empty store of its own, in
+// dir: what the same events cost before the store holds anything.
+func measureEmpty(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (in Ingest, err error) {
+	srv, err := StartServer(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "empty.db"), cfg.Sync, filepath.Join(dir, "serve-empty.log"))
+	if err != nil {
+		return in, err
+	}
+	defer func() { err = errors.Join(err, srv.Stop()) }()
+	g, err := bulkEvents(cfg)
+	if err != nil {
+		return in, err
+	}
+	in.BulkEvents = cfg.BulkEvents
+	logf("POST /events into an empty store: %d events in batches of %d, %d posters", in.BulkEvents, cfg.Batch, cfg.Posters)
+	if in.BulkTime, err = postBatches(ctx, srv.URL, g, in.BulkEvents, cfg.Batch, cfg.Posters); err != nil {
+		return in, err
+	}
+	logf("  %.0f events/s", in.BulkRate())
+	return in, nil
+}
+
+// bulkEvents returns the bulk measurement's events: the same on every
+// store, so the empty and the loaded store take the same work.
+func bulkEvents(cfg Config) (*gen.Generator, error) {
+	perDay := (cfg.BulkEvents + cfg.Days - 1) / cfg.Days
+	return gen.New(gen.Config{Days: cfg.Days, PerDay: perDay, Seed: cfg.Seed + bulkSeed, Now: cfg.End})
 }
 
 // measureIngest measures POST /event and POST /events on a running server
@@ -217,8 +284,7 @@ func measureIngest(ctx context.Context, cfg Config, base string, logf func(strin
 	in.Single = Summarize(lat)
 	logf("  %.0f events/s, p50 %v, p99 %v", in.SingleRate(), in.Single.P50, in.Single.P99)
 
-	perDay := (cfg.BulkEvents + cfg.Days - 1) / cfg.Days
-	bulk, err := gen.New(gen.Config{Days: cfg.Days, PerDay: perDay, Seed: cfg.Seed + bulkSeed, Now: cfg.End})
+	bulk, err := bulkEvents(cfg)
 	if err != nil {
 		return in, err
 	}

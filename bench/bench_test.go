@@ -22,9 +22,10 @@ func buildTally(t *testing.T) string {
 }
 
 // TestRunTiny runs the whole harness on a tiny data set against the real
-// binary: servers start and stop, the load and both ingestion measurements
-// are accepted, and every report agrees with the raw scan (Run fails
-// otherwise). The figures themselves are not checked: machines are shared.
+// binary: servers start, restart after a kill -9 and stop, the load and the
+// ingestion measurements (on an empty and on the loaded store) are
+// accepted, and every report, Q7–Q11 in other zones and by hour included,
+// agrees with the raw scan (Run fails otherwise). The figures themselves are not checked: machines are shared.
 func TestRunTiny(t *testing.T) {
 	cfg := bench.Config{
 		Binary:         buildTally(t),
@@ -59,12 +60,18 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("%s ingestion = %+v, want single events with one latency each and 3000 bulk events", name, in)
 		}
 	}
-	if len(s.Reports) != 6 {
-		t.Fatalf("%d reports, want 6", len(s.Reports))
+	if s.Empty.BulkEvents != 3000 || s.Empty.BulkTime <= 0 {
+		t.Errorf("empty store ingestion = %+v, want 3000 bulk events", s.Empty)
+	}
+	if s.Restart <= 0 {
+		t.Errorf("restart took %v", s.Restart)
+	}
+	if len(s.Reports) != 11 {
+		t.Fatalf("%d reports, want 11", len(s.Reports))
 	}
 	for _, r := range s.Reports {
-		if r.Tally.N != 2 || r.Baseline.N != 1 || r.Total == 0 || r.Rows == 0 {
-			t.Errorf("%s = %+v, want 2 timed runs, 1 baseline run and rows", r.Query.Name, r)
+		if r.Tally.N != 2 || r.Baseline.N != 1 || r.Total == 0 || r.Rows == 0 || r.First <= 0 {
+			t.Errorf("%s = %+v, want a first answer, 2 timed runs, 1 baseline run and rows", r.Query.Name, r)
 		}
 	}
 	if s.DiskBytes == 0 {
@@ -78,7 +85,8 @@ func TestRunTiny(t *testing.T) {
 	if err := bench.WriteMarkdown(&md, res, bench.DescribeMachine(), "tally bench"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| 1,980 events |", "| Q6 p50 / p99", "Targets: "} {
+	for _, want := range []string{"| 1,980 events |", "| restart after kill -9", "| POST /events into an empty store",
+		"| Q6 p50 / p99", "| Q11 p50 / p99", "| Q11 first answer", "| Q11 raw scan", "Targets: "} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, md.String())
 		}

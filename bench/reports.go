@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // the zoned queries must not depend on the machine's zoneinfo files
 
 	_ "modernc.org/sqlite" // the naive baseline reads the store's file directly
 
@@ -29,16 +31,35 @@ type Query struct {
 	Valid    *bool
 	Offset   int
 	Limit    int // 0: the default, 100
+	// Granularity of the date buckets: "hour", "week", "month"; empty is
+	// the default, day.
+	Granularity string
+	// TZ is the report's IANA zone; empty is UTC. From and To are then
+	// local dates (their UTC midnights stand for the dates).
+	TZ string
 }
 
 // allDimensions is the default group_by, in the contract's order.
 var allDimensions = []string{"date", "device_type", "category", "client", "client_group", "valid"}
 
-// StandardQueries returns the six reports of the benchmark over a data set
-// whose last day ends at end (00:00 UTC of the day after it).
+// StandardQueries returns the standard reports of the benchmark over a data
+// set whose last day ends at end (00:00 UTC of the day after it): Q1–Q6 in
+// UTC days, answered from the day rollups, and Q7–Q11 in other zones or by
+// hour, answered from the sub-day rollups.
 func StandardQueries(end time.Time) []Query {
 	days := func(n int) time.Time { return end.AddDate(0, 0, -n) }
 	valid := true
+	// The data set's last n local days in zone tz: the local date of its
+	// last instant and the n-1 before it.
+	local := func(tz string, n int) (from, to time.Time) {
+		y, m, d := end.Add(-time.Second).In(mustZone(tz)).Date()
+		to = time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+		return to.AddDate(0, 0, -n), to
+	}
+	q7From, q7To := local("Europe/Berlin", 30)
+	q8From, q8To := local("Asia/Kathmandu", 7)
+	q9From, q9To := local("America/New_York", 30)
+	q11From, q11To := local("Asia/Kolkata", 2)
 	return []Query{
 		{Name: "Q1", Title: "default: all six dimensions, limit 100"},
 		{Name: "Q2", Title: "group_by=date, last 30 days", GroupBy: []string{"date"}, From: days(30), To: end},
@@ -50,7 +71,59 @@ func StandardQueries(end time.Time) []Query {
 			GroupBy: []string{"client_group", "category"}, Valid: &valid, From: days(7), To: end},
 		{Name: "Q6", Title: "group_by=client order_by=client offset=50 limit=20",
 			GroupBy: []string{"client"}, OrderBy: []string{"client"}, Offset: 50, Limit: 20},
+		{Name: "Q7", Title: "group_by=date tz=Europe/Berlin, last 30 days",
+			GroupBy: []string{"date"}, TZ: "Europe/Berlin", From: q7From, To: q7To},
+		{Name: "Q8", Title: "group_by=date device_type granularity=hour tz=Asia/Kathmandu, last 7 days",
+			GroupBy: []string{"date", "device_type"}, Granularity: "hour", TZ: "Asia/Kathmandu", From: q8From, To: q8To},
+		{Name: "Q9", Title: "group_by=client order_by=-sum limit=10 tz=America/New_York, last 30 days",
+			GroupBy: []string{"client"}, OrderBy: []string{"-sum"}, Limit: 10, TZ: "America/New_York", From: q9From, To: q9To},
+		{Name: "Q10", Title: "group_by=date granularity=week tz=Australia/Lord_Howe",
+			GroupBy: []string{"date"}, Granularity: "week", TZ: "Australia/Lord_Howe"},
+		{Name: "Q11", Title: "group_by=date client granularity=hour tz=Asia/Kolkata, last 2 days, limit 100",
+			GroupBy: []string{"date", "client"}, Granularity: "hour", TZ: "Asia/Kolkata", From: q11From, To: q11To},
 	}
+}
+
+// mustZone loads a zone of the standard queries, which time/tzdata holds.
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
+// location is the query's zone.
+func (q *Query) location() (*time.Location, error) {
+	if q.TZ == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(q.TZ)
+}
+
+// bounds returns the instants of q's start and end dates, local midnights
+// in loc, as the API reads start_date and end_date; zero when unset.
+func (q *Query) bounds(loc *time.Location) (from, to time.Time) {
+	at := func(d time.Time) time.Time {
+		if d.IsZero() {
+			return d
+		}
+		y, m, day := d.Date()
+		return time.Date(y, m, day, 0, 0, 0, 0, loc)
+	}
+	return at(q.From), at(q.To)
+}
+
+// zoned reports whether q is answered in another zone or by hour, which a
+// GROUP BY in SQLite (no time zones) cannot answer.
+func (q *Query) zoned() bool { return q.TZ != "" || q.Granularity != "" }
+
+// dateColumn is the name of the date dimension in a report's rows.
+func (q *Query) dateColumn() string {
+	if q.Granularity == "" {
+		return "day"
+	}
+	return q.Granularity
 }
 
 // Params returns the query string of GET /report.
@@ -83,6 +156,12 @@ func (q *Query) Params() url.Values {
 	}
 	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Granularity != "" {
+		v.Set("granularity", q.Granularity)
+	}
+	if q.TZ != "" {
+		v.Set("tz", q.TZ)
 	}
 	return v
 }
@@ -132,8 +211,12 @@ func (a answer) same(b answer) (bool, string) {
 	return true, ""
 }
 
+// errBusy is a report the server refused for now (503, or 422 while a
+// rollup is being built): asking again later gets the answer.
+var errBusy = errors.New("refused for now")
+
 // getReport runs q once over HTTP and returns its latency (request sent to
-// body read) and the body.
+// body read) and the body. A 503 or 422 wraps errBusy.
 func getReport(ctx context.Context, client *http.Client, base string, q *Query) (time.Duration, []byte, error) {
 	u := base + "/report"
 	if p := q.Params().Encode(); p != "" {
@@ -155,10 +238,37 @@ func getReport(ctx context.Context, client *http.Client, base string, q *Query) 
 	if err != nil {
 		return 0, nil, fmt.Errorf("GET /report: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, short(body))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return elapsed, body, nil
+	case http.StatusServiceUnavailable, http.StatusUnprocessableEntity:
+		return 0, nil, fmt.Errorf("GET %s: %s: %s: %w", u, resp.Status, short(body), errBusy)
 	}
-	return elapsed, body, nil
+	return 0, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, short(body))
+}
+
+// firstAnswerTimeout bounds how long the first answer of a report may take,
+// refusals included.
+const firstAnswerTimeout = 10 * time.Minute
+
+// firstReport gets q's first answer and returns how long it took from the
+// first request, and how many times the server refused it meanwhile. The
+// first report of a zone or hour shape builds its sub-day rollup with a
+// scan of every event; past the server's --scan-timeout (30 s) it answers
+// 503 while the build goes on, so a refused request is asked again.
+func firstReport(ctx context.Context, client *http.Client, base string, q *Query) (time.Duration, []byte, int, error) {
+	t0 := time.Now()
+	for refused := 0; ; refused++ {
+		_, body, err := getReport(ctx, client, base, q)
+		if !errors.Is(err, errBusy) || time.Since(t0) > firstAnswerTimeout {
+			return time.Since(t0), body, refused, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, refused, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // parseReport reads a JSON report body into an answer.
@@ -178,7 +288,7 @@ func parseReport(q *Query, body []byte) (answer, error) {
 		for _, g := range q.groups() {
 			name := g
 			if g == "date" {
-				name = "day"
+				name = q.dateColumn()
 			}
 			v, ok := row[name]
 			if !ok {
@@ -214,6 +324,33 @@ func openRaw(path string) (*sql.DB, error) {
 // day number by integer division, as a raw-scan report would.
 const microsPerDay = 24 * 60 * 60 * 1_000_000
 
+// naiveWhere is the WHERE clause of a raw scan of q's events in [from, to),
+// either bound zero for none, with its arguments.
+func naiveWhere(q *Query, from, to time.Time) ([]string, []any) {
+	var where []string
+	var args []any
+	if !from.IsZero() {
+		where = append(where, "ts >= ?")
+		args = append(args, from.UnixMicro())
+	}
+	if !to.IsZero() {
+		where = append(where, "ts < ?")
+		args = append(args, to.UnixMicro())
+	}
+	if len(q.Clients) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(q.Clients)), ",")
+		where = append(where, "client IN ("+ph+")")
+		for _, c := range q.Clients {
+			args = append(args, c)
+		}
+	}
+	if q.Valid != nil {
+		where = append(where, "valid = ?")
+		args = append(args, *q.Valid)
+	}
+	return where, args
+}
+
 // naiveSQL is q as one GROUP BY over the raw events table: the old service's
 // way of answering, whose cost grows with the events scanned. The window
 // count gives total_count in the same scan.
@@ -227,27 +364,7 @@ func naiveSQL(q *Query) (string, []any) {
 	for _, g := range groups {
 		cols = append(cols, expr[g])
 	}
-	var where []string
-	var args []any
-	if !q.From.IsZero() {
-		where = append(where, "ts >= ?")
-		args = append(args, q.From.UnixMicro())
-	}
-	if !q.To.IsZero() {
-		where = append(where, "ts < ?")
-		args = append(args, q.To.UnixMicro())
-	}
-	if len(q.Clients) > 0 {
-		ph := strings.TrimSuffix(strings.Repeat("?,", len(q.Clients)), ",")
-		where = append(where, "client IN ("+ph+")")
-		for _, c := range q.Clients {
-			args = append(args, c)
-		}
-	}
-	if q.Valid != nil {
-		where = append(where, "valid = ?")
-		args = append(args, *q.Valid)
-	}
+	where, args := naiveWhere(q, q.From, q.To)
 	// Order: the order_by columns, then the other grouped ones ascending, as
 	// the contract breaks ties.
 	var order []string
@@ -277,8 +394,12 @@ func naiveSQL(q *Query) (string, []any) {
 	return s, args
 }
 
-// naiveReport answers q from the raw events and returns how long it took.
+// naiveReport answers q from the raw events and returns how long it took:
+// a GROUP BY in SQL for UTC days, a scan grouped in Go otherwise.
 func naiveReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answer, error) {
+	if q.zoned() {
+		return scanReport(ctx, db, q)
+	}
 	query, args := naiveSQL(q)
 	t0 := time.Now()
 	rows, err := db.QueryContext(ctx, query, args...)
@@ -302,7 +423,7 @@ func naiveReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answ
 		}
 		key := make([]string, len(groups))
 		for i, g := range groups {
-			key[i] = naiveValue(g, vals[i])
+			key[i] = naiveValue(q, time.UTC, g, vals[i])
 		}
 		r.Key = strings.Join(key, "|")
 		r.Sum = tally.DecimalFromMicros(micros)
@@ -323,11 +444,22 @@ func naiveReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answ
 	return elapsed, a, nil
 }
 
-// naiveValue writes a raw column value the way the API writes it.
-func naiveValue(col string, v int64) string {
-	switch col {
-	case "date":
+// naiveValue writes a raw column value the way the API writes it. A date
+// is a UTC day number from SQL; from a scan (zoned queries) it is the Unix
+// seconds of the bucket's first instant (hour) or of its local date's
+// midnight in UTC (day, week, month).
+func naiveValue(q *Query, loc *time.Location, col string, v int64) string {
+	switch {
+	case col == "date" && !q.zoned():
 		return time.Unix(v*24*60*60, 0).UTC().Format(time.DateOnly)
+	case col == "date" && q.Granularity == "hour":
+		return time.Unix(v, 0).In(loc).Format(time.RFC3339)
+	case col == "date" && q.Granularity == "month":
+		return time.Unix(v, 0).UTC().Format("2006-01")
+	case col == "date":
+		return time.Unix(v, 0).UTC().Format(time.DateOnly)
+	}
+	switch col {
 	case "device_type":
 		return tally.DeviceType(v).String()
 	case "category":
@@ -343,10 +475,15 @@ func naiveValue(col string, v int64) string {
 
 // ReportResult is one standard report's figures on one data set.
 type ReportResult struct {
-	Query    Query
-	Rows     int // rows on the page
-	Total    int // total_count
-	Tally    Latencies
+	Query Query
+	Rows  int // rows on the page
+	Total int // total_count
+	// First is the first answer's latency, which includes building what the
+	// report is answered from (a projection, a sub-day rollup); Refused
+	// counts the 503s and 422s the server answered before it.
+	First    time.Duration
+	Refused  int
+	Tally    Latencies // the timed runs after the first
 	Baseline Latencies
 }
 
@@ -374,10 +511,11 @@ func measureReports(ctx context.Context, base, dbPath string, queries []Query, r
 
 	var out []ReportResult
 	for _, q := range queries {
-		// One untimed request first: it checks the answer and leaves out
-		// what only the first report of a shape pays (building the
-		// projection it is answered from).
-		_, body, err := getReport(ctx, client, base, &q)
+		// The first request is timed apart: it checks the answer and keeps
+		// out of the percentiles what only the first report of a shape
+		// pays (building the projection or sub-day rollup it is answered
+		// from).
+		first, body, refused, err := firstReport(ctx, client, base, &q)
 		if err != nil {
 			return nil, err
 		}
@@ -393,7 +531,7 @@ func measureReports(ctx context.Context, base, dbPath string, queries []Query, r
 			}
 			timings = append(timings, d)
 		}
-		res := ReportResult{Query: q, Rows: len(got.Rows), Total: got.Total, Tally: Summarize(timings)}
+		res := ReportResult{Query: q, Rows: len(got.Rows), Total: got.Total, First: first, Refused: refused, Tally: Summarize(timings)}
 
 		timings = timings[:0]
 		start := time.Now()

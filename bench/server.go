@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -35,6 +36,7 @@ const (
 	startTimeout = time.Minute
 	stopTimeout  = 30 * time.Second
 	sampleEvery  = 250 * time.Millisecond
+	readyPoll    = 5 * time.Millisecond
 )
 
 // StartServer runs binary as `serve` on a free loopback port over store,
@@ -173,6 +175,35 @@ func (s *Server) Stop() error {
 func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
+}
+
+// WaitReady polls GET /readyz until it answers 200, for at most timeout.
+func (s *Server) WaitReady(ctx context.Context, timeout time.Duration) error {
+	client := newClient(1)
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("GET /readyz: not 200 within %v: %s", timeout, logTail(s.log))
+		case <-s.done:
+			return fmt.Errorf("server exited: %s", logTail(s.log))
+		case <-time.After(readyPoll):
+		}
+	}
 }
 
 // LogTail returns the last lines of the server's log, for error messages.

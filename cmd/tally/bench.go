@@ -21,7 +21,7 @@ const benchDefaultEnd = "2026-01-01"
 func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out string, err error) {
 	var sizes, end string
 	var quick bool
-	fs.StringVar(&sizes, "events", "1M,10M", "comma-separated data set `sizes` in events (k and M suffixes allowed)")
+	fs.StringVar(&sizes, "events", "1M,10M", "comma-separated data set `sizes` in events (k and M suffixes allowed; e.g. 1M,10M,30M)")
 	fs.IntVar(&cfg.Days, "days", 90, "`days` each data set spans; each size is rounded down to a multiple")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "the generator's `seed`")
 	fs.StringVar(&end, "end", benchDefaultEnd, "first UTC `date` after the data sets' days")
@@ -125,7 +125,8 @@ func parseCount(s string) (int, error) {
 func (c *cli) bench(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("bench", "Run the reproducible benchmark (BENCHMARKS.md): this binary's server over each data set\n"+
 		"size and over the discard store, print one Markdown table and append it to --out.\n"+
-		"It uses both cores for minutes: the default 1M and 10M sizes take about 20 minutes.")
+		"It uses both cores for minutes: the default 1M and 10M sizes take about 20 minutes; a 30M size\n"+
+		"adds roughly a quarter of an hour.")
 	cfg, out, err := parseBenchConfig(fs, args)
 	if err != nil {
 		return helpOK(err)

@@ -38,6 +38,14 @@ func TestBenchConfig(t *testing.T) {
 			}),
 		},
 		{
+			name: "with 30M",
+			args: []string{"--events", "1M,10M,30M"},
+			want: with(func(c *bench.Config) {
+				c.Sizes = []int{1_000_000, 10_000_000, 30_000_000}
+			}),
+			wantOut: "BENCHMARKS.md",
+		},
+		{
 			name: "quick",
 			args: []string{"--quick"},
 			want: with(func(c *bench.Config) {
