@@ -170,6 +170,7 @@ func (s *server) routes(reg *prometheus.Registry) error {
 	r.apiBody("POST /events", bodyStreamed, s.handleCreateEvents, typeJSON)
 	r.api("GET /event/{event_id}", s.handleGetEvent, typeJSON)
 	r.api("DELETE /event/{event_id}", s.handleDeleteEvent, typeJSON)
+	r.api("DELETE /events", s.handleDeleteEvents, typeJSON)
 	r.api("GET /report", s.handleReport, typeJSON, typeCSV)
 	r.api("GET /healthz", s.handleHealth, typeJSON)
 	r.api("GET /readyz", s.handleReady, typeJSON)
