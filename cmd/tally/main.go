@@ -105,6 +105,11 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.check(ctx, rest, true)
 	case "healthcheck":
 		return c.healthcheck(ctx, rest)
+	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			return usageError{fmt.Errorf("version: unexpected argument %q", rest[0])}
+		}
+		return c.version()
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil
