@@ -15,15 +15,24 @@ COPY . .
 # CGO_ENABLED=0: every dependency is pure Go, and the result runs on an
 # image without a C library. -trimpath keeps build paths out of the binary.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/tally ./cmd/tally
+# The image has no shell to make the data directory with, so it is made
+# here and copied in with its owner (below).
+RUN mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tally /usr/local/bin/tally
 # nonroot (65532) cannot write to /, so the default SQLite store lives in a
-# volume it owns. Production sets TALLY_STORE to a mongodb:// URI instead.
+# volume it owns. Docker creates a volume's mount point owned by root unless
+# the image holds the directory, and fills a new named volume from it, owner
+# included: hence the directory, copied with nonroot as its owner, before
+# VOLUME. Production sets TALLY_STORE to a mongodb:// URI instead.
+# (dockerfile_test.go checks this layout.)
 WORKDIR /home/nonroot
+COPY --from=build --chown=65532:65532 /out/data /home/nonroot/data
 VOLUME /home/nonroot/data
 USER nonroot:nonroot
 ENV TALLY_ADDR=:8080
+ENV TALLY_STORE=sqlite:/home/nonroot/data/tally.db
 EXPOSE 8080
 # The image has no shell or curl: the binary probes its own /healthz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

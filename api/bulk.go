@@ -41,6 +41,9 @@ func (s *server) decodeOne(body []byte) (tally.Event, bool, error) {
 	sc.ws()
 	var d decoded
 	if err := s.events.decode(&sc, "body", &d); err != nil {
+		if isGzip(body) {
+			return d.e, false, tally.FieldErrorf("body", "is gzip-compressed; POST /event takes uncompressed JSON (POST /events takes gzip with Content-Encoding: gzip)")
+		}
 		return d.e, false, tally.FieldErrorf("body", "malformed JSON: %v", err)
 	}
 	sc.ws()
@@ -107,6 +110,8 @@ func (s *server) decodeBatch(body []byte, ndjson bool) (*batch, error) {
 	}
 	var se *syntaxError
 	switch {
+	case errors.As(err, &se) && isGzip(body):
+		return nil, tally.FieldErrorf("body", "is gzip-compressed but the request has no Content-Encoding: gzip; add that header or send it uncompressed")
 	case errors.As(err, &se):
 		return nil, tally.FieldErrorf("body", "malformed JSON: %v", err)
 	case err != nil:
@@ -115,6 +120,12 @@ func (s *server) decodeBatch(body []byte, ndjson bool) (*batch, error) {
 		return nil, tally.FieldErrorf("body", "holds no event; send at least one")
 	}
 	return b, nil
+}
+
+// isGzip reports whether body starts with gzip's magic bytes, which no
+// JSON text does: a client that compressed without saying so.
+func isGzip(body []byte) bool {
+	return len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b
 }
 
 // eachElement calls f on each element of a JSON array that is the whole

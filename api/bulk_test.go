@@ -78,7 +78,7 @@ func TestCreateEventsOutcomes(t *testing.T) {
 	want := bulkResult{Accepted: 2, Duplicates: 2, Rejected: []rejection{
 		{Index: 1, Message: "client: is required"},
 		{Index: 5, Message: "event: must be a JSON object"},
-		{Index: 6, ID: ptr(fresh), Message: "value: must be a number between -1e15 and 1e15"},
+		{Index: 6, ID: ptr(fresh), Message: "value: must be a number between -1e15 and 1e15; a JSON number is expected, not a string"},
 		{Index: 7, Message: "client: given more than once"},
 		{Index: 8, Message: "id: must be a UUID in 8-4-4-4-12 hex form"},
 	}}

@@ -359,12 +359,12 @@ func (d *eventDecoder) decode(s *scanner, root string, out *decoded) error {
 			default:
 				seen |= 1 << i
 				f := &d.fields[i]
-				ok, err := d.value(s, f, out)
+				problem, err := d.value(s, f, out)
 				if err != nil {
 					return err
 				}
-				if !ok {
-					add(f.name, f.reason)
+				if problem != "" {
+					add(f.name, problem)
 				}
 			}
 			s.ws()
@@ -413,47 +413,74 @@ func fieldName(key []byte) string {
 	return string(key)
 }
 
-// value reads the value of field f into out. It returns false when the value
-// is not one f admits (the value is consumed either way).
-func (d *eventDecoder) value(s *scanner, f *fieldRule, out *decoded) (bool, error) {
+// value reads the value of field f into out. It returns what is wrong when
+// the value is not one f admits, "" when it is (the value is consumed either
+// way).
+func (d *eventDecoder) value(s *scanner, f *fieldRule, out *decoded) (string, error) {
 	c := s.peek()
 	if c == 'n' {
 		if _, err := s.literal(); err != nil {
-			return false, err
+			return "", err
 		}
-		return f.nullable, nil // null leaves the zero value: DeviceNone, NoCategory
+		if !f.nullable { // null leaves the zero value: DeviceNone, NoCategory
+			return f.reason, nil
+		}
+		return "", nil
 	}
 	switch f.kind {
 	case openapi3.TypeString:
 		if c != '"' {
-			return false, s.skip(1)
+			return f.reason, s.skip(1)
 		}
 		v, err := s.str()
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		return f.setString(v, out), nil
+		if !f.setString(v, out) {
+			return f.stringProblem(v), nil
+		}
+		return "", nil
 	case openapi3.TypeInteger, openapi3.TypeNumber:
+		if c == '"' {
+			// "value": "47.5" is the commonest mistake: say what to drop.
+			return f.reason + "; a JSON number is expected, not a string", s.skip(1)
+		}
 		if c != '-' && !isDigit(c) {
-			return false, s.skip(1)
+			return f.reason, s.skip(1)
 		}
 		v, err := s.num()
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		return f.setNumber(v, out), nil
+		if !f.setNumber(v, out) {
+			return f.reason, nil
+		}
+		return "", nil
 	case openapi3.TypeBoolean:
 		if c != 't' && c != 'f' {
-			return false, s.skip(1)
+			return f.reason, s.skip(1)
 		}
 		lit, err := s.literal()
 		if err != nil {
-			return false, err
+			return "", err
 		}
 		out.e.Valid = lit == 't'
-		return true, nil
+		return "", nil
 	}
-	return false, s.skip(1)
+	return f.reason, s.skip(1)
+}
+
+// stringProblem words why the string v was refused: a date-time without
+// its offset says so, as local times are the commonest mistake there.
+func (f *fieldRule) stringProblem(v []byte) string {
+	if f.dateTime || f.target == fieldTimestamp {
+		// A copy: v may share its array with the request body.
+		withZone := append(v[:len(v):len(v)], 'Z')
+		if _, ok := parseDateTime(withZone); ok {
+			return f.reason + "; the offset (Z or ±hh:mm) is missing, as in " + string(withZone)
+		}
+	}
+	return f.reason
 }
 
 func (f *fieldRule) setString(v []byte, out *decoded) bool {

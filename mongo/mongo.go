@@ -18,12 +18,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/tallyhq/tally"
 )
@@ -70,7 +74,17 @@ type Options struct {
 	// another zone, bounds off UTC midnight); zero fields take the
 	// defaults of tally.ScanLimits.
 	Scans tally.ScanLimits
+	// ConnectTimeout bounds Open's first contact with the deployment.
+	// Zero means the URI's serverSelectionTimeoutMS when it sets one, else
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
+
+// DefaultConnectTimeout is how long Open waits for a first answer when
+// neither Options nor the URI say: a server that is down or a wrong host
+// fails start-up in seconds, not after the driver's 30 s of server
+// selection.
+const DefaultConnectTimeout = 5 * time.Second
 
 // Open connects to the deployment at uri (mongodb:// or mongodb+srv://),
 // creates the collections' indexes if missing and checks the schema
@@ -101,6 +115,17 @@ func OpenOptions(ctx context.Context, uri string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, tally.Errorf(tally.EInvalid, "mongodb uri: %v", err)
 	}
+	timeout := o.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+		if cs.ServerSelectionTimeoutSet {
+			timeout = cs.ServerSelectionTimeout
+		}
+	}
+	if err := firstPing(ctx, client, cs.Hosts, timeout); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	s, err := open(ctx, client, dbName, scans, o)
 	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
@@ -109,10 +134,41 @@ func OpenOptions(ctx context.Context, uri string, o Options) (*Store, error) {
 	return s, nil
 }
 
-func open(ctx context.Context, client *driver.Client, dbName string, scans *tally.ScanGate, o Options) (*Store, error) {
-	if err := client.Ping(ctx, nil); err != nil {
-		return nil, unavailable("connect", err)
+// firstPing waits up to timeout for the deployment at hosts to answer. When
+// none does, the error is one line naming the hosts (the connection
+// string's, which hold no credentials) and the last dial error, instead of
+// the driver's description of the whole topology.
+func firstPing(ctx context.Context, client *driver.Client, hosts []string, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := client.Ping(pctx, nil)
+	var sel topology.ServerSelectionError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("mongo: connect: %w", ctx.Err())
+	case !errors.As(err, &sel):
+		return unavailable("connect", err)
 	}
+	msg := fmt.Sprintf("no MongoDB server at %s answered within %s", strings.Join(hosts, ","), timeout)
+	for _, srv := range sel.Desc.Servers {
+		if srv.LastError == nil {
+			continue
+		}
+		// The dial error names the address; the driver's wrapping of it
+		// adds nothing.
+		cause := srv.LastError
+		if op := (*net.OpError)(nil); errors.As(cause, &op) {
+			cause = op
+		}
+		msg += " (" + strings.Join(strings.Fields(cause.Error()), " ") + ")"
+		break
+	}
+	return fmt.Errorf("mongo: %s: %w", msg, tally.Errorf(tally.EUnavailable, "database unavailable"))
+}
+
+func open(ctx context.Context, client *driver.Client, dbName string, scans *tally.ScanGate, o Options) (*Store, error) {
 	db := client.Database(dbName)
 	s := &Store{
 		client: client,

@@ -36,7 +36,7 @@ func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out st
 	fs.StringVar(&cfg.Sync, "sync", "", "serve --sync `mode` for the SQLite servers (default: serve's own default)")
 	fs.StringVar(&cfg.Dir, "dir", "", "parent `folder` of the temporary databases (default: the system's temporary folder)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary databases and server logs")
-	fs.StringVar(&out, "out", "BENCHMARKS.md", "Markdown `file` the results are appended to; empty: print only")
+	fs.StringVar(&out, "out", "", "Markdown `file` to append the results to, e.g. BENCHMARKS.md (default: print only)")
 	fs.BoolVar(&quick, "quick", false, "a smoke run of about a minute: 100k events, 5s of POST /event, 100k bulk events, 20 report runs, 3 baseline runs (flags given explicitly win)")
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, "", err
@@ -124,7 +124,7 @@ func parseCount(s string) (int, error) {
 
 func (c *cli) bench(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("bench", "Run the reproducible benchmark (BENCHMARKS.md): this binary's server over each data set\n"+
-		"size and over the discard store, print one Markdown table and append it to --out.\n"+
+		"size and over the discard store, and print one Markdown table (--out also appends it to a file).\n"+
 		"It uses both cores for minutes: the default 1M and 10M sizes take about 20 minutes; a 30M size\n"+
 		"adds roughly a quarter of an hour.")
 	cfg, out, err := parseBenchConfig(fs, args)

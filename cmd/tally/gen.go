@@ -26,6 +26,7 @@ import (
 type genConfig struct {
 	Gen         gen.Config
 	URL         string // base URL of a server; empty writes NDJSON to stdout
+	APIKey      string // sent as a bearer token with URL
 	Concurrency int
 	Batch       int
 }
@@ -33,7 +34,7 @@ type genConfig struct {
 // maxBatch is the contract's limit on events per POST /events.
 const maxBatch = 10_000
 
-func parseGenConfig(fs *flag.FlagSet, args []string, now time.Time) (genConfig, error) {
+func parseGenConfig(fs *flag.FlagSet, args []string, now time.Time, getenv func(string) string) (genConfig, error) {
 	var cfg genConfig
 	var end string
 	fs.IntVar(&cfg.Gen.Days, "days", 30, "number of whole UTC `days` to spread events over")
@@ -43,9 +44,11 @@ func parseGenConfig(fs *flag.FlagSet, args []string, now time.Time) (genConfig, 
 	fs.StringVar(&cfg.URL, "url", "", "base `URL` of a running server to POST the events to (default: write NDJSON to stdout)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent requests with --url")
 	fs.IntVar(&cfg.Batch, "batch", 1, "events per request with --url: 1 posts to /event, more posts arrays to /events")
+	apiKey := apiKeyFlag(fs, getenv)
 	if err := parseFlags(fs, args); err != nil {
 		return genConfig{}, err
 	}
+	cfg.APIKey = apiKey()
 
 	cfg.Gen.Now = now
 	var errs []error
@@ -97,7 +100,7 @@ func endpoint(base, path string) string {
 
 func (c *cli) gen(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("gen", "Generate reproducible synthetic events: NDJSON on stdout, or POSTed to a server with --url.")
-	cfg, err := parseGenConfig(fs, args, c.now())
+	cfg, err := parseGenConfig(fs, args, c.now(), c.getenv)
 	if err != nil {
 		return helpOK(err)
 	}
@@ -201,7 +204,7 @@ func (c *cli) post(ctx context.Context, cfg genConfig, g *gen.Generator) error {
 				if ctx.Err() != nil {
 					continue // drain so the producer never blocks
 				}
-				postOne(ctx, client, target, cfg.Batch > 1, job, stats)
+				postOne(ctx, client, target, cfg.APIKey, cfg.Batch > 1, job, stats)
 			}
 		})
 	}
@@ -258,7 +261,7 @@ type bulkAnswer struct {
 	} `json:"rejected"`
 }
 
-func postOne(ctx context.Context, client *http.Client, target string, bulk bool, job postJob, stats *postStats) {
+func postOne(ctx context.Context, client *http.Client, target, apiKey string, bulk bool, job postJob, stats *postStats) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(job.body))
 	if err != nil {
 		stats.fail("network", job.n, err.Error())
@@ -266,6 +269,9 @@ func postOne(ctx context.Context, client *http.Client, target string, bulk bool,
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil { // else interrupted: not an answer

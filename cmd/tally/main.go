@@ -60,11 +60,12 @@ Commands:
   serve    run the HTTP API server
   gen      generate synthetic events as NDJSON, or post them to a server
   report   print a running server's aggregated report
-  bench    run the reproducible benchmark and append its table to BENCHMARKS.md
+  bench    run the reproducible benchmark and print its table (--out appends it to a file)
   load     send mixed traffic for a while and judge errors, consistency and memory
   verify   check the stored rollups against the raw events
   repair   rebuild the stored rollups from the raw events
   healthcheck  exit 0 when a local server is alive (for container health checks)
+  version  print the version and the commit this binary was built from (also --version)
   help     show this help
 
 Run 'tally <command> -h' for a command's flags.
@@ -104,6 +105,11 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return c.check(ctx, rest, true)
 	case "healthcheck":
 		return c.healthcheck(ctx, rest)
+	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			return usageError{fmt.Errorf("version: unexpected argument %q", rest[0])}
+		}
+		return c.version()
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil

@@ -36,15 +36,17 @@ var reportParams = []struct{ flag, usage string }{
 }
 
 type reportConfig struct {
-	URL   string
-	Query url.Values
-	CSV   bool
+	URL    string
+	APIKey string
+	Query  url.Values
+	CSV    bool
 }
 
-func parseReportConfig(fs *flag.FlagSet, args []string) (reportConfig, error) {
+func parseReportConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (reportConfig, error) {
 	var cfg reportConfig
 	values := make([]string, len(reportParams))
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server")
+	fs.StringVar(&cfg.URL, "url", "", "base `URL` of the server (default: http://127.0.0.1 on the port of TALLY_ADDR, or its host when it names one; else http://127.0.0.1:8080)")
+	apiKey := apiKeyFlag(fs, getenv)
 	fs.BoolVar(&cfg.CSV, "csv", false, "print the report as CSV, every row unless --offset or --limit is given")
 	for i, p := range reportParams {
 		fs.StringVar(&values[i], p.flag, "", p.usage)
@@ -52,9 +54,21 @@ func parseReportConfig(fs *flag.FlagSet, args []string) (reportConfig, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return reportConfig{}, err
 	}
+	if cfg.URL == "" {
+		addr := getenv("TALLY_ADDR")
+		if addr == "" {
+			addr = defaultAddr
+		}
+		u, err := baseURLOf(addr)
+		if err != nil {
+			return reportConfig{}, usageError{fmt.Errorf("TALLY_ADDR (without --url): %w", err)}
+		}
+		cfg.URL = u
+	}
 	if err := checkBaseURL(cfg.URL); err != nil {
 		return reportConfig{}, usageError{fmt.Errorf("--url: %w", err)}
 	}
+	cfg.APIKey = apiKey()
 	cfg.Query = url.Values{}
 	for i, p := range reportParams {
 		if values[i] != "" {
@@ -69,7 +83,7 @@ func parseReportConfig(fs *flag.FlagSet, args []string) (reportConfig, error) {
 
 func (c *cli) report(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("report", "Print a running server's aggregated report as a table (or CSV).")
-	cfg, err := parseReportConfig(fs, args)
+	cfg, err := parseReportConfig(fs, args, c.getenv)
 	if err != nil {
 		return helpOK(err)
 	}
@@ -85,6 +99,9 @@ func (c *cli) report(ctx context.Context, args []string) error {
 		req.Header.Set("Accept", "text/csv")
 	} else {
 		req.Header.Set("Accept", "application/json")
+	}
+	if cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
 	}
 	client := &http.Client{Timeout: 5 * time.Minute}
 	resp, err := client.Do(req)
