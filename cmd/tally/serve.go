@@ -36,6 +36,9 @@ type serveConfig struct {
 	Sync            string // SQLite synchronous mode: full or normal
 	LogFormat       string // text or json
 	ShutdownTimeout time.Duration
+	// Retention, when set, expires older events in the background and
+	// refuses to store them.
+	Retention tally.Retention
 	// LockWait is how long serve waits for another process to let go of
 	// the SQLite file (a rolling deploy) before it fails.
 	LockWait time.Duration
@@ -84,7 +87,7 @@ func envFlag(fs *flag.FlagSet, getenv func(string) string, p *string, name, env,
 func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (serveConfig, error) {
 	var raw struct {
 		addr, store, maxBody, sync, logFormat, shutdown, memLimit, debugAddr     string
-		lockWait                                                                 string
+		lockWait, retention                                                      string
 		readHeader, read, write, idle, maxHeader                                 string
 		batchEvents, batchBytes, inFlight, inFlightBytes, keys, keysFile, authRd string
 		minBodyRate, bodyRateGrace                                               string
@@ -96,6 +99,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	envFlag(fs, getenv, &raw.sync, "sync", "TALLY_SYNC", "full", "SQLite synchronous `mode`: full (survives power loss) or normal (survives a process crash)")
 	envFlag(fs, getenv, &raw.logFormat, "log-format", "TALLY_LOG_FORMAT", "text", "log `format`: text or json")
 	envFlag(fs, getenv, &raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on shutdown (a `duration`)")
+	envFlag(fs, getenv, &raw.retention, "retention", "TALLY_RETENTION", "off", "how long events are kept: a number of days (400d) or a `duration` (720h); older events are deleted in the background and refused on create (off keeps them for ever)")
 	envFlag(fs, getenv, &raw.lockWait, "lock-wait", "TALLY_LOCK_WAIT", defaultLockWait, "how long to wait for another process to release the SQLite file before failing (a `duration`, 0 fails at once)")
 	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "150MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
 	envFlag(fs, getenv, &raw.debugAddr, "debug-addr", "TALLY_DEBUG_ADDR", "", "`address` to serve /debug/pprof on, apart from the API (off when empty; keep it on loopback)")
@@ -154,6 +158,11 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	duration(&cfg.WriteTimeout, raw.write, "write-timeout", "TALLY_WRITE_TIMEOUT")
 	duration(&cfg.IdleTimeout, raw.idle, "idle-timeout", "TALLY_IDLE_TIMEOUT")
 	duration(&cfg.BodyRateGrace, raw.bodyRateGrace, "min-body-rate-grace", "TALLY_MIN_BODY_RATE_GRACE")
+	if r, err := tally.ParseRetention(raw.retention); err != nil {
+		bad("retention", "TALLY_RETENTION", "%s", tally.ErrorMessage(err))
+	} else {
+		cfg.Retention = r
+	}
 	if d, err := time.ParseDuration(raw.lockWait); err != nil || d < 0 {
 		bad("lock-wait", "TALLY_LOCK_WAIT", "%q is not a duration of 0 or more", raw.lockWait)
 	} else {
@@ -316,6 +325,9 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 		c.ready(addr)
 	}
 
+	if cfg.Retention.Age > 0 {
+		go expireEvents(ctx, store, cfg.Retention, logger)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -338,6 +350,32 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// expireInterval is how often serve deletes the events past the retention:
+// often enough that none outlives it by much, rarely enough that the scan
+// (a pass over the SQLite file) costs little.
+const expireInterval = time.Hour
+
+// expireEvents deletes the events past the retention at start and then
+// every expireInterval (or a tenth of the retention, if shorter), until ctx
+// ends.
+func expireEvents(ctx context.Context, store tally.Store, r tally.Retention, logger *slog.Logger) {
+	every := min(expireInterval, r.Age/10)
+	for {
+		n, err := r.Expire(ctx, store, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Error("retention: expiring events failed; retrying later", "deleted", n, "err", err)
+		case n > 0:
+			logger.Info("retention: expired events deleted", "deleted", n, "before", r.Cutoff(time.Now()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // openStore opens the store the --store setting names. It is the one place
