@@ -94,11 +94,38 @@ func (r DateRange) Resolve(now time.Time, loc *time.Location) (from, to time.Tim
 	return time.Time{}, time.Time{}
 }
 
-// midnight returns the first instant of a local date, the instant a
-// start_date or end_date of that date stands for. Out-of-range days and
-// months are normalized as by time.Date.
 func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return DateStart(y, m, d, loc)
+}
+
+// DateStart returns the first instant of a local date in loc, the instant a
+// start_date or end_date of that date stands for. It is local midnight,
+// except where the clocks skip midnight (America/Santiago in September):
+// then it is the change of offset, where time.Date would answer an instant
+// of the day before. Out-of-range days and months are normalized as by
+// time.Date.
+func DateStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix()
+	date := func(s int64) int64 {
+		y, m, d := time.Unix(s, 0).In(loc).Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix()
+	}
+	s := t.Unix()
+	if date(s) == want && date(s-1) < want {
+		return t
+	}
+	// The first second of the date is within hours of t: find it.
+	lo, hi := s-6*3600, s+6*3600 // date(lo) < want <= date(hi)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if date(mid) < want {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return time.Unix(hi, 0).In(loc)
 }
 
 // Comparison is the earlier range a report is compared with.

@@ -182,7 +182,8 @@ func int32List(v url.Values, name string) ([]int32, error) {
 	return out, nil
 }
 
-// dateParam parses a YYYY-MM-DD date as its midnight in loc.
+// dateParam parses a YYYY-MM-DD date as its first instant in loc: local
+// midnight, or the end of a DST gap that skips it.
 func dateParam(v url.Values, name string, loc *time.Location) (time.Time, error) {
 	s := v.Get(name)
 	if s == "" {
@@ -193,7 +194,7 @@ func dateParam(v url.Values, name string, loc *time.Location) (time.Time, error)
 		return time.Time{}, tally.FieldErrorf(name, "must be a date, YYYY-MM-DD")
 	}
 	y, m, day := d.Date()
-	return time.Date(y, m, day, 0, 0, 0, 0, loc), nil
+	return tally.DateStart(y, m, day, loc), nil
 }
 
 func (s *server) handleReport(w http.ResponseWriter, r *http.Request) error {
