@@ -201,18 +201,11 @@ func ReportBucket(sec int64, g Granularity, loc *time.Location) int64 {
 
 // Report sorts the groups, cuts out the requested page and returns it.
 func (a *Aggregator) Report() Report {
-	rows := a.rows
-	slices.SortFunc(rows, func(x, y Row) int { return a.q.Compare(&x, &y) })
-	r := Report{TotalCount: len(rows), Totals: a.totals}
+	r := Report{TotalCount: len(a.rows), Totals: a.totals}
 	if a.distinct {
 		r.TotalCount = a.matched
 	}
-	start := min(a.q.Offset, len(rows))
-	end := len(rows)
-	if a.q.Limit > 0 {
-		end = min(start+a.q.Limit, len(rows))
-	}
-	r.Rows = rows[start:end:end]
+	r.Rows = page(a.q, a.rows)
 	return r
 }
 
@@ -267,6 +260,10 @@ func compareColumn(c Column, x, y *Row) int {
 	case ColSum:
 		return x.Sum.Cmp(y.Sum)
 	case ColMean:
+		// A filled row has no mean: null, which sorts first.
+		if x.Count == 0 || y.Count == 0 {
+			return compareBool(x.Count != 0, y.Count != 0)
+		}
 		return cmp.Compare(x.Mean(), y.Mean())
 	}
 	return 0

@@ -205,7 +205,8 @@ type Row struct {
 	Sum   Decimal
 }
 
-// Mean is Sum / Count, rounded once to the nearest float64.
+// Mean is Sum / Count, rounded once to the nearest float64. Count must not
+// be 0: a row that gap filling added has no mean.
 func (r Row) Mean() float64 { return r.Sum.Quo(r.Count) }
 
 // Totals aggregates every event a report matched, across all pages.

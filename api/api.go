@@ -31,6 +31,9 @@ type Config struct {
 	// means a private registry, never the global default.
 	Registry *prometheus.Registry
 	NewID    func() tally.ID // nil means tally.NewID
+	// Now is the clock that relative date ranges (date_range) are
+	// resolved with; nil means time.Now.
+	Now func() time.Time
 
 	// MaxBatchEvents and MaxBatchBytes bound one POST /events request: its
 	// events and its body's bytes after decompression (defaults
@@ -72,6 +75,7 @@ type server struct {
 	maxBatchBytes  int64
 	log            *slog.Logger
 	newID          func() tally.ID
+	now            func() time.Time
 	spec           *spec
 	events         *eventDecoder
 	metrics        *metrics
@@ -100,6 +104,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		maxBatchBytes:  orDefault(cfg.MaxBatchBytes, DefaultMaxBatchBytes),
 		log:            cfg.Logger,
 		newID:          cfg.NewID,
+		now:            cfg.Now,
 		authReads:      cfg.AuthReads,
 		limit: &limiter{
 			maxN:     int64(orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
@@ -108,6 +113,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		minBodyRate:   orDefault(cfg.MinBodyRate, DefaultMinBodyRate),
 		bodyRateGrace: orDefault(cfg.BodyRateGrace, DefaultBodyRateGrace),
 		mux:           http.NewServeMux(),
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.limit.maxBytes < max(s.maxBody, s.maxBatchBytes) {
 		// A body at the size limit would be refused as busy forever.

@@ -13,18 +13,18 @@ import (
 // that "the events of this report" means the same on both.
 func (s *server) handleDeleteEvents(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
-	rr, err := parseReport(v, "")
+	rr, err := parseReport(v, "", s.now())
 	if err != nil {
 		return err
 	}
-	f := rr.q.Filter
+	f := rr.Query.Filter
 	if v.Get("all") != "true" && unfiltered(&f) {
 		return tally.FieldErrorf("all", "a deletion without a filter deletes every event: "+
-			"give a filter (clients, client_groups, device_types, categories, valid, start_date, end_date) or all=true")
+			"give a filter (clients, client_groups, device_types, categories, valid, start_date, end_date, date_range) or all=true")
 	}
 	if v.Get("dry_run") == "true" {
 		// The report's totals count the same events, from the rollups.
-		q := tally.ReportQuery{GroupBy: []tally.Column{tally.ColValid}, Filter: f, Limit: 1, Location: rr.q.Location}
+		q := tally.ReportQuery{GroupBy: []tally.Column{tally.ColValid}, Filter: f, Limit: 1, Location: rr.Query.Location}
 		if err := q.Normalize(); err != nil {
 			return err
 		}

@@ -21,16 +21,17 @@ const (
 
 // reportRequest is a parsed GET /report.
 type reportRequest struct {
-	q   tally.ReportQuery
+	tally.ReportRequest
 	csv bool
 }
 
-// parseReport decodes the validated query into a normalized ReportQuery.
-// The document has already checked each value's syntax, enum and range;
-// what remains are the conversions and the rules that need the domain.
-func parseReport(v url.Values, accept string) (reportRequest, error) {
+// parseReport decodes the validated query into a normalized ReportRequest,
+// resolving a date_range on the day now falls on. The document has already
+// checked each value's syntax, enum and range; what remains are the
+// conversions and the rules that need the domain.
+func parseReport(v url.Values, accept string, now time.Time) (reportRequest, error) {
 	var rr reportRequest
-	q := &rr.q
+	q := &rr.Query
 	var err error
 	_, hasLimit := v["limit"]
 	_, hasOffset := v["offset"]
@@ -129,7 +130,23 @@ func parseReport(v url.Values, accept string) (reportRequest, error) {
 	if f.To, err = dateParam(v, "end_date", q.Location); err != nil {
 		return rr, err
 	}
-	if err := q.Normalize(); err != nil {
+	if s, ok := v["date_range"]; ok {
+		if rr.Range, ok = tally.ParseDateRange(s[0]); !ok {
+			return rr, tally.FieldErrorf("date_range", "must be one of %s", strings.Join(tally.DateRangeNames, ", "))
+		}
+	}
+	if s, ok := v["compare"]; ok {
+		if rr.Compare, ok = tally.ParseComparison(s[0]); !ok {
+			return rr, tally.FieldErrorf("compare", "must be previous_period or previous_year")
+		}
+	}
+	if s, ok := v["fill"]; ok {
+		if s[0] != "zero" {
+			return rr, tally.FieldErrorf("fill", "must be zero")
+		}
+		rr.Fill = true
+	}
+	if err := rr.Normalize(now); err != nil {
 		return rr, err
 	}
 	return rr, nil
@@ -165,7 +182,8 @@ func int32List(v url.Values, name string) ([]int32, error) {
 	return out, nil
 }
 
-// dateParam parses a YYYY-MM-DD date as its midnight in loc.
+// dateParam parses a YYYY-MM-DD date as its first instant in loc: local
+// midnight, or the end of a DST gap that skips it.
 func dateParam(v url.Values, name string, loc *time.Location) (time.Time, error) {
 	s := v.Get(name)
 	if s == "" {
@@ -176,22 +194,22 @@ func dateParam(v url.Values, name string, loc *time.Location) (time.Time, error)
 		return time.Time{}, tally.FieldErrorf(name, "must be a date, YYYY-MM-DD")
 	}
 	y, m, day := d.Date()
-	return time.Date(y, m, day, 0, 0, 0, 0, loc), nil
+	return tally.DateStart(y, m, day, loc), nil
 }
 
 func (s *server) handleReport(w http.ResponseWriter, r *http.Request) error {
-	rr, err := parseReport(r.URL.Query(), r.Header.Get("Accept"))
+	rr, err := parseReport(r.URL.Query(), r.Header.Get("Accept"), s.now())
 	if err != nil {
 		return err
 	}
-	rep, err := s.store.Report(r.Context(), rr.q)
+	ans, err := tally.RunReport(r.Context(), s.store, &rr.ReportRequest)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if rr.csv {
-		return writeCSV(w, &rr.q, &rep)
+		return writeCSV(w, &rr.Query, &ans)
 	}
-	writeJSONBytes(w, http.StatusOK, encodeReport(&rr.q, &rep))
+	writeJSONBytes(w, http.StatusOK, encodeReport(&rr.ReportRequest, &ans))
 	// A small answer sits in the server's buffers until the handler
 	// returns; flushing here lets the access log see a report that
 	// outlived the write timeout as lost, not as a 200 (see recorder).
@@ -249,17 +267,18 @@ func appendCell(b []byte, q *tally.ReportQuery, c tally.Column, r *tally.Row, qu
 	return b, true
 }
 
-func encodeReport(q *tally.ReportQuery, rep *tally.Report) []byte {
-	b := make([]byte, 0, 128+len(rep.Rows)*(40+24*len(q.GroupBy)))
+func encodeReport(rr *tally.ReportRequest, ans *tally.Answer) []byte {
+	q := &rr.Query
+	b := make([]byte, 0, 512+len(ans.Rows)*(40+24*len(q.GroupBy)))
 	b = append(b, `{"pagination":{"total_count":`...)
-	b = strconv.AppendInt(b, int64(rep.TotalCount), 10)
+	b = strconv.AppendInt(b, int64(ans.TotalCount), 10)
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendInt(b, int64(q.Offset), 10)
 	b = append(b, `,"page_size":`...)
 	b = strconv.AppendInt(b, int64(q.Limit), 10)
 	b = append(b, `},"rows":[`...)
-	for i := range rep.Rows {
-		r := &rep.Rows[i]
+	for i := range ans.Rows {
+		r := &ans.Rows[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -273,42 +292,163 @@ func encodeReport(q *tally.ReportQuery, rep *tally.Report) []byte {
 			}
 			b = append(b, ',')
 		}
-		b = append(b, `"count":`...)
-		b = strconv.AppendInt(b, r.Count, 10)
-		b = append(b, `,"sum":`...)
-		b = r.Sum.Append(b)
-		b = append(b, `,"mean":`...)
-		b = appendFloat(b, r.Mean())
+		b = appendAggregates(b, tally.Totals{Count: r.Count, Sum: r.Sum})
+		if ans.Previous != nil {
+			b = append(b, `,"previous":{`...)
+			b = appendAggregates(b, ans.Previous[i])
+			b = append(b, '}')
+		}
 		b = append(b, '}')
 	}
-	t := rep.Totals
-	b = append(b, `],"totals":{"count":`...)
+	b = append(b, `],"totals":{`...)
+	b = appendAggregates(b, ans.Totals)
+	b = append(b, '}')
+	if c := ans.Comparison; c != nil {
+		b = append(b, `,"comparison":{"start_date":`...)
+		b = strconv.AppendQuote(b, tally.FormatDate(c.From, q.Location))
+		b = append(b, `,"end_date":`...)
+		b = strconv.AppendQuote(b, tally.FormatDate(c.To, q.Location))
+		b = append(b, `,"totals":{`...)
+		b = appendAggregates(b, c.Totals)
+		b = append(b, "}}"...)
+	}
+	b = append(b, `,"query":`...)
+	b = appendQuery(b, rr)
+	b = append(b, "}\n"...)
+	return b
+}
+
+// appendAggregates appends the count, sum and mean members of an object;
+// the mean is null when the count is 0.
+func appendAggregates(b []byte, t tally.Totals) []byte {
+	b = append(b, `"count":`...)
 	b = strconv.AppendInt(b, t.Count, 10)
 	b = append(b, `,"sum":`...)
 	b = t.Sum.Append(b)
 	b = append(b, `,"mean":`...)
 	if mean, ok := t.Mean(); ok {
-		b = appendFloat(b, mean)
+		return appendFloat(b, mean)
+	}
+	return append(b, "null"...)
+}
+
+// appendQuery appends the normalized query a report answered, with its
+// date range resolved; an absent filter or option is null.
+func appendQuery(b []byte, rr *tally.ReportRequest) []byte {
+	q := &rr.Query
+	f := &q.Filter
+	b = append(b, `{"group_by":[`...)
+	for i, c := range q.GroupBy {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, c.String())
+	}
+	b = append(b, `],"order_by":[`...)
+	for i, o := range q.OrderBy {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		name := o.Column.String()
+		if o.Desc {
+			name = "-" + name
+		}
+		b = strconv.AppendQuote(b, name)
+	}
+	b = append(b, `],"granularity":`...)
+	b = strconv.AppendQuote(b, q.Granularity.String())
+	b = append(b, `,"tz":`...)
+	b = strconv.AppendQuote(b, q.Location.String())
+	b = append(b, `,"date_range":`...)
+	b = appendStringOrNull(b, rr.Range.String())
+	for _, d := range []struct {
+		name string
+		t    time.Time
+	}{{"start_date", f.From}, {"end_date", f.To}} {
+		b = append(b, `,"`+d.name+`":`...)
+		if d.t.IsZero() {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendQuote(b, tally.FormatDate(d.t, q.Location))
+		}
+	}
+	b = append(b, `,"clients":`...)
+	b = appendList(b, f.Clients, func(b []byte, v int32) []byte { return strconv.AppendInt(b, int64(v), 10) })
+	b = append(b, `,"client_groups":`...)
+	b = appendList(b, f.ClientGroups, func(b []byte, v int32) []byte { return strconv.AppendInt(b, int64(v), 10) })
+	b = append(b, `,"device_types":`...)
+	b = appendList(b, f.DeviceTypes, func(b []byte, d tally.DeviceType) []byte {
+		if d == tally.DeviceNone {
+			return append(b, "null"...)
+		}
+		return strconv.AppendQuote(b, d.String())
+	})
+	b = append(b, `,"categories":`...)
+	b = appendList(b, f.Categories, func(b []byte, c tally.Category) []byte {
+		if c == tally.NoCategory {
+			return append(b, "null"...)
+		}
+		return strconv.AppendInt(b, int64(c), 10)
+	})
+	b = append(b, `,"valid":`...)
+	if f.Valid == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendBool(b, *f.Valid)
+	}
+	b = append(b, `,"compare":`...)
+	b = appendStringOrNull(b, rr.Compare.String())
+	b = append(b, `,"fill":`...)
+	if rr.Fill {
+		b = append(b, `"zero"`...)
 	} else {
 		b = append(b, "null"...)
 	}
-	b = append(b, "}}\n"...)
-	return b
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, int64(q.Offset), 10)
+	b = append(b, `,"limit":`...)
+	b = strconv.AppendInt(b, int64(q.Limit), 10)
+	return append(b, '}')
+}
+
+func appendStringOrNull(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return strconv.AppendQuote(b, s)
+}
+
+// appendList appends vs as a JSON array, or null for a nil list (no filter).
+func appendList[T any](b []byte, vs []T, elem func([]byte, T) []byte) []byte {
+	if vs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, v)
+	}
+	return append(b, ']')
 }
 
 // csvFlushRows is how many rows are written between flushes, so that a long
 // report reaches the client as it is written.
 const csvFlushRows = 1000
 
-func writeCSV(w http.ResponseWriter, q *tally.ReportQuery, rep *tally.Report) error {
+func writeCSV(w http.ResponseWriter, q *tally.ReportQuery, rep *tally.Answer) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	cw := csv.NewWriter(w)
-	record := make([]string, 0, len(q.GroupBy)+3)
+	record := make([]string, 0, len(q.GroupBy)+6)
 	for _, c := range q.GroupBy {
 		record = append(record, column(q, c))
 	}
 	record = append(record, "count", "sum", "mean")
+	if rep.Previous != nil {
+		record = append(record, "previous_count", "previous_sum", "previous_mean")
+	}
 	if err := cw.Write(record); err != nil {
 		return nil // the client has gone; the status is already sent
 	}
@@ -328,11 +468,10 @@ func writeCSV(w http.ResponseWriter, q *tally.ReportQuery, rep *tally.Report) er
 		}
 		// One conversion per statement: the order of evaluation of a call's
 		// arguments would let the second append overwrite the first.
-		record = append(record, strconv.FormatInt(r.Count, 10))
-		buf = r.Sum.Append(buf[:0])
-		record = append(record, string(buf))
-		buf = appendFloat(buf[:0], r.Mean())
-		record = append(record, string(buf))
+		record = appendCSVAggregates(record, tally.Totals{Count: r.Count, Sum: r.Sum})
+		if rep.Previous != nil {
+			record = appendCSVAggregates(record, rep.Previous[i])
+		}
 		if err := cw.Write(record); err != nil {
 			return nil
 		}
@@ -346,4 +485,14 @@ func writeCSV(w http.ResponseWriter, q *tally.ReportQuery, rep *tally.Report) er
 	// access log; the status is already sent, so there is nothing to return.
 	_ = rc.Flush()
 	return nil
+}
+
+// appendCSVAggregates appends the count, sum and mean fields; the mean is
+// empty (null) when the count is 0.
+func appendCSVAggregates(record []string, t tally.Totals) []string {
+	record = append(record, strconv.FormatInt(t.Count, 10), t.Sum.String())
+	if mean, ok := t.Mean(); ok {
+		return append(record, string(appendFloat(nil, mean)))
+	}
+	return append(record, "")
 }

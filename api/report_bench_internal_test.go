@@ -3,6 +3,7 @@ package api
 import (
 	"net/url"
 	"testing"
+	"time"
 )
 
 // BenchmarkParseReport measures turning GET /report's query string into a
@@ -22,7 +23,7 @@ func BenchmarkParseReport(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := parseReport(v, "application/json"); err != nil {
+				if _, err := parseReport(v, "application/json", time.Now()); err != nil {
 					b.Fatal(err)
 				}
 			}

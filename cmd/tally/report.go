@@ -31,6 +31,9 @@ var reportParams = []struct{ flag, usage string }{
 	{"end-date", "keep events before this `date` (YYYY-MM-DD, exclusive)"},
 	{"granularity", "`width` of the date buckets: hour, day, week or month"},
 	{"tz", "IANA time `zone` of the date buckets and bounds"},
+	{"date-range", "a `range` relative to today, instead of the dates: today, yesterday, 7d, 30d, 90d, month, last_month, year or all"},
+	{"compare", "also show the earlier `period`: previous_period or previous_year (needs a bounded range)"},
+	{"fill", "`zero` lists the empty date buckets too (needs date in --group-by and a bounded range)"},
 	{"offset", "`rows` to skip"},
 	{"limit", "`rows` to return"},
 }
@@ -134,12 +137,27 @@ type reportBody struct {
 		Offset     int64 `json:"offset"`
 		PageSize   int64 `json:"page_size"`
 	} `json:"pagination"`
-	Rows   []orderedObject `json:"rows"`
-	Totals *struct {
-		Count int64       `json:"count"`
-		Sum   json.Number `json:"sum"` // exact: shown as written
-		Mean  *float64    `json:"mean"`
-	} `json:"totals"`
+	Rows       []orderedObject `json:"rows"`
+	Totals     *aggregates     `json:"totals"`
+	Comparison *struct {
+		StartDate string     `json:"start_date"`
+		EndDate   string     `json:"end_date"`
+		Totals    aggregates `json:"totals"`
+	} `json:"comparison"`
+}
+
+type aggregates struct {
+	Count int64       `json:"count"`
+	Sum   json.Number `json:"sum"` // exact: shown as written
+	Mean  *float64    `json:"mean"`
+}
+
+func (a *aggregates) String() string {
+	mean := "null"
+	if a.Mean != nil {
+		mean = formatFloat(*a.Mean)
+	}
+	return fmt.Sprintf("count %d, sum %s, mean %s", a.Count, a.Sum, mean)
 }
 
 type field struct {
@@ -164,6 +182,17 @@ func (o *orderedObject) UnmarshalJSON(b []byte) error {
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return err
+		}
+		if key == "previous" {
+			// With --compare: its members become columns of their own.
+			var prev orderedObject
+			if err := prev.UnmarshalJSON(v); err != nil {
+				return err
+			}
+			for _, f := range prev {
+				*o = append(*o, field{"previous_" + f.key, f.value})
+			}
+			continue
 		}
 		*o = append(*o, field{key, v})
 	}
@@ -207,11 +236,10 @@ func writeReportTable(w io.Writer, r *reportBody) error {
 		footer = fmt.Sprintf("rows %d-%d of %d", p.Offset+1, p.Offset+int64(len(r.Rows)), p.TotalCount)
 	}
 	if t := r.Totals; t != nil {
-		mean := "null"
-		if t.Mean != nil {
-			mean = formatFloat(*t.Mean)
-		}
-		footer += fmt.Sprintf("; totals: count %d, sum %s, mean %s", t.Count, t.Sum, mean)
+		footer += "; totals: " + t.String()
+	}
+	if c := r.Comparison; c != nil {
+		footer += fmt.Sprintf("; previous [%s, %s): %s", c.StartDate, c.EndDate, c.Totals.String())
 	}
 	_, err := fmt.Fprintln(w, footer)
 	return err
@@ -230,7 +258,7 @@ func formatCell(key string, v json.RawMessage) string {
 		if json.Unmarshal(v, &str) == nil {
 			return str
 		}
-	case key == "mean":
+	case key == "mean" || key == "previous_mean":
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return formatFloat(f)
 		}

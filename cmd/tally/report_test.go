@@ -119,3 +119,33 @@ func TestReportUsage(t *testing.T) {
 		t.Errorf("report -h: %v, want success", err)
 	}
 }
+
+func TestReportCompare(t *testing.T) {
+	const answer = `{
+	  "pagination": {"total_count": 2, "offset": 0, "page_size": 100},
+	  "rows": [
+	    {"day": "2026-11-01", "count": 2, "sum": 3.5, "mean": 1.75, "previous": {"count": 1, "sum": 2, "mean": 2}},
+	    {"day": "2026-11-02", "count": 0, "sum": 0, "mean": null, "previous": {"count": 0, "sum": 0, "mean": null}}
+	  ],
+	  "totals": {"count": 2, "sum": 3.5, "mean": 1.75},
+	  "comparison": {"start_date": "2026-10-30", "end_date": "2026-11-01", "totals": {"count": 1, "sum": 2, "mean": 2}}
+	}`
+	srv, urls := fakeServer(t, http.StatusOK, "application/json", answer)
+	stdout, _, err := runCLI(t, "report", "--url", srv.URL, "--group-by", "date",
+		"--date-range", "7d", "--compare", "previous_period", "--fill", "zero")
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	want := `day         count  sum  mean  previous_count  previous_sum  previous_mean
+2026-11-01  2      3.5  1.75  1               2             2.00
+2026-11-02  0      0    null  0               0             null
+rows 1-2 of 2; totals: count 2, sum 3.5, mean 1.75; previous [2026-10-30, 2026-11-01): count 1, sum 2, mean 2.00
+`
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+	wantQuery := url.Values{"group_by": {"date"}, "date_range": {"7d"}, "compare": {"previous_period"}, "fill": {"zero"}}
+	if diff := cmp.Diff(wantQuery, (<-urls).Query()); diff != "" {
+		t.Errorf("query (-want +got):\n%s", diff)
+	}
+}
