@@ -32,8 +32,11 @@ type Config struct {
 	Registry *prometheus.Registry
 	NewID    func() tally.ID // nil means tally.NewID
 	// Now is the clock that relative date ranges (date_range) are
-	// resolved with; nil means time.Now.
+	// resolved with, and the retention measured by; nil means time.Now.
 	Now func() time.Time
+	// Retention, when set, refuses events already older than it (the
+	// server deletes them in the background anyway).
+	Retention tally.Retention
 
 	// MaxBatchEvents and MaxBatchBytes bound one POST /events request: its
 	// events and its body's bytes after decompression (defaults
@@ -76,6 +79,7 @@ type server struct {
 	log            *slog.Logger
 	newID          func() tally.ID
 	now            func() time.Time
+	retention      tally.Retention
 	spec           *spec
 	events         *eventDecoder
 	metrics        *metrics
@@ -105,6 +109,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		log:            cfg.Logger,
 		newID:          cfg.NewID,
 		now:            cfg.Now,
+		retention:      cfg.Retention,
 		authReads:      cfg.AuthReads,
 		limit: &limiter{
 			maxN:     int64(orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),

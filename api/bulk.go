@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tallyhq/tally"
 )
@@ -53,7 +54,22 @@ func (s *server) decodeOne(body []byte) (tally.Event, bool, error) {
 	if d.errs != nil {
 		return d.e, false, &requestError{errs: d.errs}
 	}
+	if err := s.retained(&d.e); err != nil {
+		return d.e, false, err
+	}
 	return d.e, d.hasID, nil
+}
+
+// retained refuses an event that the retention would delete at once.
+func (s *server) retained(e *tally.Event) error {
+	if s.retention.Age <= 0 {
+		return nil
+	}
+	if now := s.now(); s.retention.Expired(e.Timestamp, now) {
+		return tally.FieldErrorf("timestamp", "is before %s, older than this server keeps events (retention %s)",
+			s.retention.Cutoff(now).Format(time.RFC3339), s.retention.Age)
+	}
+	return nil
 }
 
 // batch is a decoded POST /events body: the valid events, in order, with
@@ -87,12 +103,19 @@ func (s *server) decodeBatch(body []byte, ndjson bool) (*batch, error) {
 		if err := s.events.decode(sc, "event", &d); err != nil {
 			return err
 		}
-		if d.errs != nil {
+		reject := func(msg string) {
 			var id *string
 			if d.hasID {
 				id = ptr(d.e.ID.String())
 			}
-			b.rejected = append(b.rejected, rejection{Index: i, ID: id, Message: joinMessages(d.errs)})
+			b.rejected = append(b.rejected, rejection{Index: i, ID: id, Message: msg})
+		}
+		if d.errs != nil {
+			reject(joinMessages(d.errs))
+			return nil
+		}
+		if err := s.retained(&d.e); err != nil {
+			reject(tally.ErrorMessage(err))
 			return nil
 		}
 		if !d.hasID {

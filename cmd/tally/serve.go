@@ -489,7 +489,7 @@ func newHandler(cfg serveConfig, store tally.Store, logger *slog.Logger, reg *pr
 		MaxBody: cfg.MaxBody, MaxBatchEvents: cfg.MaxBatchEvents, MaxBatchBytes: cfg.MaxBatchBytes,
 		MaxInFlight: cfg.MaxInFlight, MaxInFlightBytes: cfg.MaxInFlightBytes,
 		MinBodyRate: cfg.MinBodyRate, BodyRateGrace: cfg.BodyRateGrace,
-		APIKeys: cfg.APIKeys, AuthReads: cfg.AuthReads,
+		APIKeys: cfg.APIKeys, AuthReads: cfg.AuthReads, Retention: cfg.Retention,
 	})
 	if err != nil {
 		return nil, err
