@@ -33,7 +33,7 @@ type Server struct {
 }
 
 const (
-	startTimeout = time.Minute
+	startTimeout = 10 * time.Minute // a failure guard: Open replays and loads for a while at tens of millions of events
 	stopTimeout  = 30 * time.Second
 	sampleEvery  = 250 * time.Millisecond
 	readyPoll    = 5 * time.Millisecond

@@ -21,7 +21,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		LogFormat: "text", ShutdownTimeout: 15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, MaxBatchEvents: 10000, MaxBatchBytes: 10 << 20, MaxInFlight: 1024, MaxInFlightBytes: 256 << 20,
-		MemoryLimit: 150 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second, LockWait: 30 * time.Second,
+		MemoryLimit: 200 << 20, MinBodyRate: 1 << 10, BodyRateGrace: 10 * time.Second, LockWait: 30 * time.Second,
 		ScanTimeout: 30 * time.Second, MaxScans: 4}
 	with := func(f func(*serveConfig)) serveConfig {
 		c := defaults

@@ -101,7 +101,7 @@ func parseServeConfig(fs *flag.FlagSet, args []string, getenv func(string) strin
 	envFlag(fs, getenv, &raw.shutdown, "shutdown-timeout", "TALLY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may take to finish on shutdown (a `duration`)")
 	envFlag(fs, getenv, &raw.retention, "retention", "TALLY_RETENTION", "off", "how long events are kept: a number of days (400d) or a `duration` (720h); older events are deleted in the background and refused on create (off keeps them for ever)")
 	envFlag(fs, getenv, &raw.lockWait, "lock-wait", "TALLY_LOCK_WAIT", defaultLockWait, "how long to wait for another process to release the SQLite file before failing (a `duration`, 0 fails at once)")
-	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "150MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
+	envFlag(fs, getenv, &raw.memLimit, "memory-limit", "TALLY_MEMORY_LIMIT", "200MiB", "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double")
 	envFlag(fs, getenv, &raw.debugAddr, "debug-addr", "TALLY_DEBUG_ADDR", "", "`address` to serve /debug/pprof on, apart from the API (off when empty; keep it on loopback)")
 	envFlag(fs, getenv, &raw.readHeader, "read-header-timeout", "TALLY_READ_HEADER_TIMEOUT", "5s", "how long a client may take to send the request headers (a `duration`)")
 	// A 10 MiB bulk body over a slow link needs a while.
