@@ -104,24 +104,35 @@ var (
 	headingLink = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
 )
 
+// proseLines yields the lines of a Markdown text outside fenced code
+// blocks, with their 0-based line numbers.
+func proseLines(text string) func(yield func(int, string) bool) {
+	return func(yield func(int, string) bool) {
+		fence := ""
+		for i, line := range strings.Split(text, "\n") {
+			trimmed := strings.TrimSpace(line)
+			switch {
+			case fence != "":
+				if strings.HasPrefix(trimmed, fence) {
+					fence = ""
+				}
+			case strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~"):
+				fence = trimmed[:3]
+			default:
+				if !yield(i, line) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // markdownLinks returns the targets of the inline links, images and link
 // reference definitions of a Markdown text, outside code blocks and code
 // spans.
 func markdownLinks(text string) []mdLink {
 	var links []mdLink
-	fence := ""
-	for i, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
-		}
+	for i, line := range proseLines(text) {
 		// Code spans go, but a link whose text is code stays a link: the
 		// span is replaced by a placeholder, not removed with its brackets.
 		line = codeSpan.ReplaceAllString(line, "code")
@@ -142,19 +153,7 @@ func markdownLinks(text string) []mdLink {
 func headingAnchors(text string) map[string]bool {
 	anchors := map[string]bool{}
 	seen := map[string]int{}
-	fence := ""
-	for line := range strings.SplitSeq(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
-		}
+	for _, line := range proseLines(text) {
 		if !strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tallyhq/tally"
 )
 
 // The targets of issues 7 and 11, as the table checks them.
@@ -77,17 +79,8 @@ func procField(path, name string) (string, bool) {
 // go run does not, so then git is asked), "+dirty" when it had changes.
 func commit() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, modified string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			}
-		}
-		if rev != "" {
-			if modified == "true" {
+		if rev, modified := tally.Revision(bi); rev != "" {
+			if modified {
 				rev += "+dirty"
 			}
 			return shortRev(rev)

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
+
+	"github.com/tallyhq/tally"
 )
 
 // version prints the module version and the commit this binary was built
@@ -29,18 +31,9 @@ func versionLine(info *debug.BuildInfo) string {
 		v = "(devel)"
 	}
 	line := "tally " + v
-	var rev, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if rev != "" {
+	if rev, modified := tally.Revision(info); rev != "" {
 		line += ", commit " + rev
-		if modified == "true" {
+		if modified {
 			line += " (modified)"
 		}
 	}
