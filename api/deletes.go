@@ -4,9 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tallyhq/tally"
 )
+
+// deleteWriteTimeout bounds how long a deletion by filter may take to
+// answer, in place of the server's write timeout: a million events take
+// about a minute on SQLite, far longer beside heavy traffic.
+const deleteWriteTimeout = time.Hour
 
 // handleDeleteEvents deletes the events the report filters select, or with
 // dry_run counts them. The filters are parsed as /report parses them, so
@@ -35,6 +41,10 @@ func (s *server) handleDeleteEvents(w http.ResponseWriter, r *http.Request) erro
 		writeJSONBytes(w, http.StatusOK, []byte(`{"matched":`+strconv.FormatInt(rep.Totals.Count, 10)+"}\n"))
 		return nil
 	}
+	// A deletion of millions of events outlasts the server's write timeout;
+	// its answer must still reach the client, so this response gets a
+	// deadline of its own.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(deleteWriteTimeout))
 	n, err := s.store.DeleteEvents(r.Context(), f)
 	s.log.InfoContext(r.Context(), "events deleted by filter", "request_id", requestID(r.Context()),
 		"filter", r.URL.RawQuery, "deleted", n, "complete", err == nil)

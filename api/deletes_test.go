@@ -1,9 +1,16 @@
 package api_test
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/api"
 )
 
 // DELETE /events: refused without a filter, counts with dry_run without
@@ -50,5 +57,42 @@ func TestDeleteEventsByFilter(t *testing.T) {
 	}
 	if r := ts.get(t, "/report"); !strings.Contains(string(r.Body), `"totals":{"count":0,`) {
 		t.Errorf("report after deleting all: %s", r.Body)
+	}
+}
+
+// slowDeletes is a real store whose deletions by filter take a while, as
+// millions of events do.
+type slowDeletes struct {
+	tally.Store
+	d time.Duration
+}
+
+func (s slowDeletes) DeleteEvents(ctx context.Context, f tally.Filter) (int64, error) {
+	time.Sleep(s.d)
+	return s.Store.DeleteEvents(ctx, f)
+}
+
+// A deletion that outlasts the server's write timeout still answers.
+func TestDeleteEventsOutlastsWriteTimeout(t *testing.T) {
+	h, err := api.NewHandler(api.Config{Store: slowDeletes{openStore(t), 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodDelete, srv.URL+"/events?clients=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("DELETE /events past the write timeout: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"deleted":0}` {
+		t.Errorf("DELETE /events: %d %s", res.StatusCode, body)
 	}
 }
