@@ -173,8 +173,8 @@ func (d Decimal) Abs() Decimal {
 	return d
 }
 
-// big returns d in millionths as a big.Int.
-func (d Decimal) big() *big.Int {
+// bigInt returns d in millionths as a big.Int.
+func (d Decimal) bigInt() *big.Int {
 	a := d.Abs()
 	b := new(big.Int).SetUint64(uint64(a.hi))
 	b.Lsh(b, 64).Or(b, new(big.Int).SetUint64(a.lo))
@@ -201,7 +201,7 @@ func (d Decimal) Quo(n int64) float64 {
 		return float64(m) / float64(n*micro)
 	}
 	den := new(big.Int).Mul(big.NewInt(n), big.NewInt(micro))
-	f, _ := new(big.Rat).SetFrac(d.big(), den).Float64()
+	f, _ := new(big.Rat).SetFrac(d.bigInt(), den).Float64()
 	return f
 }
 

@@ -1,7 +1,6 @@
 package cube
 
 import (
-	"slices"
 	"time"
 
 	"github.com/tallyhq/tally"
@@ -265,41 +264,4 @@ func (c *Cube) slotAligned(q *tally.ReportQuery) bool {
 		}
 	}
 	return true
-}
-
-// SlotCells returns how many cells the sub-day rollups hold, by the
-// projections' dimensions, for metrics and tests.
-func (c *Cube) SlotCells() map[string]int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make(map[string]int, len(c.slots))
-	for m, s := range c.slots {
-		if !s.ready {
-			continue
-		}
-		var names []string
-		for _, col := range tally.Dimensions[1:] {
-			if m&bitOf(col) != 0 {
-				names = append(names, col.String())
-			}
-		}
-		slices.Sort(names)
-		n := 0
-		for _, d := range s.days {
-			n += d.live
-		}
-		out[joinNames(names)] = n
-	}
-	return out
-}
-
-func joinNames(names []string) string {
-	if len(names) == 0 {
-		return "time"
-	}
-	s := names[0]
-	for _, n := range names[1:] {
-		s += "," + n
-	}
-	return s
 }

@@ -29,10 +29,7 @@ const deletePage = 500
 // transactions; an event another instance deleted first is skipped. Events
 // created while it runs may or may not be removed.
 func (s *Store) DeleteEvents(ctx context.Context, f tally.Filter) (int64, error) {
-	filter := dimensionFilter(&f)
-	if r := tsRange(&f); r != nil {
-		filter = append(filter, bson.E{Key: "ts", Value: r})
-	}
+	filter := eventsFilter(&f)
 	match := f.Matcher()
 	var deleted int64
 	last := ""

@@ -89,11 +89,7 @@ var eventProjection = bson.D{
 
 func (s *Store) reportFromEvents(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
 	agg := tally.NewAggregator(q)
-	filter := dimensionFilter(&q.Filter)
-	if r := tsRange(&q.Filter); r != nil {
-		filter = append(filter, bson.E{Key: "ts", Value: r})
-	}
-	cur, err := s.events.Find(ctx, filter, options.Find().SetBatchSize(readBatch).SetProjection(eventProjection))
+	cur, err := s.events.Find(ctx, eventsFilter(&q.Filter), options.Find().SetBatchSize(readBatch).SetProjection(eventProjection))
 	if err != nil {
 		return tally.Report{}, unavailable("read events", err)
 	}
@@ -129,6 +125,16 @@ func feedEvents(ctx context.Context, cur *driver.Cursor, agg *tally.Aggregator) 
 // dimensionFilter turns the filter lists into equality and $in conditions.
 // Nulls are stored explicitly, so {$in: [null, ...]} selects exactly the
 // events without a device type or category.
+// eventsFilter selects the raw events of f: its dimensions and its time
+// range on the exact ts.
+func eventsFilter(f *tally.Filter) bson.D {
+	filter := dimensionFilter(f)
+	if r := tsRange(f); r != nil {
+		filter = append(filter, bson.E{Key: "ts", Value: r})
+	}
+	return filter
+}
+
 func dimensionFilter(f *tally.Filter) bson.D {
 	filter := bson.D{}
 	if f.Clients != nil {

@@ -23,14 +23,7 @@ func (s *Store) DeleteEvents(ctx context.Context, f tally.Filter) (int64, error)
 	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
 		return 0, fmt.Errorf("sqlite: delete events: %w", translate(err))
 	}
-	var w where
-	if !f.From.IsZero() {
-		w.add("ts >= ?", secondsToMicros(f.From.Unix()))
-	}
-	if !f.To.IsZero() {
-		w.add("ts < ?", secondsToMicros(f.To.Unix()))
-	}
-	w.filterLists(&f)
+	w := eventsWhere(&f)
 	match := f.Matcher()
 	var (
 		deleted int64

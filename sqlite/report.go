@@ -48,10 +48,19 @@ func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, 
 }
 
 func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.Aggregator) error {
+	w := eventsWhere(&q.Filter)
+	if err := eachEvent(ctx, s.read, w.String(), w.args, a.Add); err != nil {
+		return fmt.Errorf("sqlite: report: %w", err)
+	}
+	return nil
+}
+
+// eventsWhere narrows a scan of the events to f's time range and short
+// filter lists. The Aggregator (or Filter.Matcher) compares whole seconds;
+// the bounds here are whole seconds too, so SQL never drops an event the
+// exact check would keep.
+func eventsWhere(f *tally.Filter) where {
 	var w where
-	f := &q.Filter
-	// The Aggregator compares whole seconds; the bounds here are whole
-	// seconds too, so SQL never drops an event the Aggregator would keep.
 	if !f.From.IsZero() {
 		w.add("ts >= ?", secondsToMicros(f.From.Unix()))
 	}
@@ -59,10 +68,7 @@ func (s *Store) feedEvents(ctx context.Context, q *tally.ReportQuery, a *tally.A
 		w.add("ts < ?", secondsToMicros(f.To.Unix()))
 	}
 	w.filterLists(f)
-	if err := eachEvent(ctx, s.read, w.String(), w.args, a.Add); err != nil {
-		return fmt.Errorf("sqlite: report: %w", err)
-	}
-	return nil
+	return w
 }
 
 // eachEvent calls add for every event the WHERE clause where (with args)
