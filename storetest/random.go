@@ -19,15 +19,16 @@ import (
 )
 
 // The randomized test draws events from small pools, so that groups collide,
-// over about 60 days that include DST changes in Europe, North America and
-// Lord Howe Island (which shifts by 30 minutes).
+// over about 60 days that include DST changes in Europe, North America,
+// Newfoundland (a :30 offset) and Lord Howe Island (which shifts by 30
+// minutes), and Chatham's :45 offset.
 var (
 	randomStart   = time.Date(2025, 9, 20, 0, 0, 0, 0, time.UTC)
 	randomDays    = 60
 	randomClients = []int32{math.MinInt32, -1, 0, 1, 2, 7, math.MaxInt32}
 	randomGroups  = []int32{0, 1, 2, math.MinInt32}
 	randomCats    = []tally.Category{tally.NoCategory, tally.NoCategory, 0, 1, 2, -1, math.MaxInt32}
-	randomZones   = []string{"Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham"}
+	randomZones   = []string{"Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns"}
 )
 
 func testRandom(t *testing.T, newStore func(t *testing.T) tally.Store, opts Options) {
