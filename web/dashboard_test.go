@@ -340,7 +340,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("periods", func(t *testing.T) { testPeriods(t, ctx, base) })
 	t.Run("partial bucket", func(t *testing.T) { testPartialBucket(t, ctx, base) })
 	t.Run("hour axis", func(t *testing.T) { testHourAxis(t, ctx, base) })
-	t.Run("phone headline", func(t *testing.T) { testPhoneHeadline(t, ctx, base) })
+	t.Run("phone headline", func(t *testing.T) { testPhoneHeadline(t, ctx, base, artifacts) })
 	t.Run("row limit", func(t *testing.T) { testRowLimit(t, ctx, base) })
 
 	t.Run("screenshots", func(t *testing.T) {

@@ -128,6 +128,18 @@ func testPeriods(t *testing.T, ctx context.Context, base string) {
 		}
 	})
 
+	t.Run("another metric redraws the chart", func(t *testing.T) {
+		v := act(t, ctx, "chart sums", choose("#metric", "sum"))
+		want := []chartSeries{
+			{Label: "desktop", Keys: days, Values: []float64{0.3, 0, 0}},
+			{Label: "mobile", Keys: days, Values: []float64{0, 0, 0.3}},
+		}
+		if diff := cmp.Diff(want, v.Series); diff != "" {
+			t.Errorf("series (-want +got):\n%s", diff)
+		}
+		act(t, ctx, "chart counts again", choose("#metric", "count"))
+	})
+
 	t.Run("the same dates a year earlier, which had no events", func(t *testing.T) {
 		v := act(t, ctx, "compare with the year before", choose("#compare", "previous_year"))
 		if !strings.Contains(v.Search, "compare=previous_year") {
@@ -239,7 +251,7 @@ func testHourAxis(t *testing.T, ctx context.Context, base string) {
 // testPhoneHeadline checks on a 390 px phone that every headline figure
 // stays on one line and inside its tile, with the longest exact sum there
 // is: 22 significant digits, shown in full.
-func testPhoneHeadline(t *testing.T, ctx context.Context, base string) {
+func testPhoneHeadline(t *testing.T, ctx context.Context, base, artifacts string) {
 	seed(t, base,
 		seedEvent{"2001-02-01", "desktop", "999999999999999.999999"},
 		seedEvent{"2001-02-01", "tablet", "999999999999999.999999"},
@@ -269,6 +281,7 @@ func testPhoneHeadline(t *testing.T, ctx context.Context, base string) {
 			FontSize: parseFloat(getComputedStyle(e).fontSize),
 		}];
 	}))`)
+	saveScreenshot(t, ctx, artifacts, "dashboard-phone-long-sum.png")
 	if got := tiles["sum"].Text; got != "1,999,999,999,999,999.999998" {
 		t.Errorf("sum = %q, want the exact 1,999,999,999,999,999.999998", got)
 	}

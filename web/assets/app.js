@@ -777,7 +777,7 @@
         return { rows: res.rows, all: null, otherCount: 0, truncated: res.truncated ? [res.rows] : [], head: res.body };
       });
     }
-    if (!s.split || SMALL_DIMS.indexOf(s.split) >= 0 || !caps.metricOrder) { return whole(); }
+    if (!ranked(s)) { return whole(); }
     return fetchReport(rankQuery(s, today, caps), signal).then(function (rank) {
       var n = rank.pagination.total_count;
       if (n <= MAX_SERIES) { return whole(); }
@@ -794,10 +794,15 @@
     });
   }
 
+  // ranked reports whether the chart asks for the split's top values first.
+  function ranked(s) {
+    return s.split !== '' && SMALL_DIMS.indexOf(s.split) < 0 && caps.metricOrder;
+  }
+
   // chartKey says what the chart's data depends on: when it is unchanged
   // (a change of the table only), the loaded rows are charted again.
   function chartKey(s, today) {
-    return chartQuery(s, today, caps, 0) + (s.split ? '|' + rankQuery(s, today, caps) : '');
+    return chartQuery(s, today, caps, 0) + (ranked(s) ? '|' + rankQuery(s, today, caps) : '');
   }
 
   // buildChart charts the loaded rows for the state's metric. A chart cut
