@@ -498,7 +498,7 @@
       return { dir: dir, delta: sign + shown.abs, vs: 'vs 0 in the ' + earlier };
     }
     var p = Math.abs(d) / Math.abs(prev) * 100;
-    return { dir: dir, delta: sign + pct.format(p) + '%', vs: 'vs ' + shown.prev + ' in the ' + earlier, pct: d < 0 ? -p : p };
+    return { dir: dir, delta: sign + pct.format(p) + '%', vs: 'vs ' + shown.prev + ' in the ' + earlier };
   }
 
   // parseReport reads a /report body, keeping beside every "sum" its JSON
@@ -548,13 +548,13 @@
   if (typeof document === 'undefined' || !document.getElementById('controls')) { return; }
 
   // Okabe-Ito: distinguishable under the common colour-vision deficiencies;
-  // dashes and marker shapes tell series apart even without colour.
+  // marker shapes tell series apart even without colour.
   var COLORS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9'];
   var OTHER_COLOR = '#6b6b6b';
   // Dashes mark the earlier period's lines, so the series themselves are
   // told apart by colour, by marker shape and by the legend.
   var PREVIOUS_DASH = '5 4';
-  var MARKERS = ['circle', 'square', 'diamond', 'triangle', 'circle', 'square'];
+  var MARKERS = ['circle', 'square', 'diamond', 'triangle', 'down', 'bar'];
   var EARLIER = { previous_period: 'previous period', previous_year: 'previous year' };
   var PRESET_TITLE = {
     today: 'today', yesterday: 'yesterday', '7d': 'last 7 days', '30d': 'last 30 days', '90d': 'last 90 days',
@@ -918,7 +918,8 @@
   // subtitle says what the page shows: the granularity chosen, the range
   // and the zone.
   function subtitle(s, r, tz) {
-    var dates = r.start || r.end ? (r.start || '…') + ' to ' + (r.end ? addDays(r.end, -1) : '…') : 'all dates';
+    var last = r.end ? addDays(r.end, -1) : '';
+    var dates = r.start && r.start === last ? last : r.start || r.end ? (r.start || '…') + ' to ' + (last || '…') : 'all dates';
     return 'Events by ' + (caps.granularity ? s.granularity : 'day') + ', ' +
       (s.range === 'custom' ? dates : PRESET_TITLE[s.range] + ' (' + dates + ')') + (tz !== 'UTC' ? ', ' + tz : '');
   }
@@ -946,12 +947,10 @@
       ch.textContent = '';
       ch.hidden = !prev;
       ch.className = 'change';
-      delete ch.dataset.pct;
       if (!prev) { return; }
       var abs = f.cur === null ? '' : f.id === 'sum' ? formatDecimal(String(sumText(cur)).replace(/^-/, '')) : f.show(Math.abs(f.cur));
       var c = change(f.cur, f.prev, { abs: abs, prev: f.prev === null ? '' : f.show(f.prev, f.id === 'sum' ? prev : null) }, EARLIER[compare]);
       ch.classList.add(c.dir);
-      if (c.pct !== undefined) { ch.dataset.pct = String(c.pct); }
       ch.appendChild(el('span', { class: 'delta' }, c.delta));
       ch.appendChild(document.createTextNode(' '));
       ch.appendChild(el('span', { class: 'vs' }, c.vs));
@@ -1040,14 +1039,19 @@
   // hollow.
   function marker(shape, cx, cy, r, color, partial) {
     var a = { fill: partial ? '#fff' : color, stroke: partial ? color : '#fff', class: 'pt' + (partial ? ' partial' : '') };
-    if (shape === 'square') {
-      a.x = (cx - r).toFixed(1); a.y = (cy - r).toFixed(1); a.width = a.height = (2 * r).toFixed(1);
+    if (shape === 'square' || shape === 'bar') {
+      var h = shape === 'bar' ? r * 0.6 : r;
+      a.x = (cx - r).toFixed(1); a.y = (cy - h).toFixed(1); a.width = (2 * r).toFixed(1); a.height = (2 * h).toFixed(1);
       return el('svg:rect', a);
     }
-    if (shape === 'diamond' || shape === 'triangle') {
-      var q = r * 1.3;
-      a.points = (shape === 'diamond' ? [[cx, cy - q], [cx + q, cy], [cx, cy + q], [cx - q, cy]]
-        : [[cx, cy - q], [cx + q, cy + q * 0.8], [cx - q, cy + q * 0.8]]).map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join(' ');
+    var q = r * 1.3;
+    var points = {
+      diamond: [[cx, cy - q], [cx + q, cy], [cx, cy + q], [cx - q, cy]],
+      triangle: [[cx, cy - q], [cx + q, cy + q * 0.8], [cx - q, cy + q * 0.8]],
+      down: [[cx, cy + q], [cx + q, cy - q * 0.8], [cx - q, cy - q * 0.8]]
+    }[shape];
+    if (points) {
+      a.points = points.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join(' ');
       return el('svg:polygon', a);
     }
     a.cx = cx.toFixed(1); a.cy = cy.toFixed(1); a.r = r;
@@ -1153,24 +1157,40 @@
       var color = sr.other ? OTHER_COLOR : COLORS[si % COLORS.length];
       var shape = MARKERS[si % MARKERS.length];
       var shown = !sr.other || showOther;
-      function line(values) {
+      // line draws values as a path, leaving out the segments that touch
+      // a bucket skip() names; partial() draws just those, faded.
+      function line(values, skip) {
         var path = '', pen = false;
         values.forEach(function (v, i) {
-          if (v === null) { pen = false; return; }
+          if (v === null || skip(i)) { pen = false; return; }
           path += (pen ? 'L' : 'M') + x(i).toFixed(1) + ' ' + y(v).toFixed(1);
           pen = true;
         });
         return path;
       }
+      function partialSegments(values) {
+        var path = '';
+        values.forEach(function (v, i) {
+          var j = i + 1;
+          if (j < values.length && v !== null && values[j] !== null && (partial[i] || partial[j])) {
+            path += 'M' + x(i).toFixed(1) + ' ' + y(v).toFixed(1) + 'L' + x(j).toFixed(1) + ' ' + y(values[j]).toFixed(1);
+          }
+        });
+        return path;
+      }
+      var none = function () { return false; };
+      var isPartial = function (i) { return partial[i]; };
       if (shown) {
         var g = el('svg:g', { class: 'series', 'data-label': sr.label, 'data-points': String(sr.values.filter(function (v) { return v !== null; }).length) });
         if (sr.previous) {
           g.appendChild(el('svg:path', {
-            d: line(sr.previous), stroke: color, 'stroke-dasharray': PREVIOUS_DASH, class: 'line prev',
+            d: line(sr.previous, none), stroke: color, 'stroke-dasharray': PREVIOUS_DASH, class: 'line prev',
             'data-values': JSON.stringify(sr.previous)
           }));
         }
-        g.appendChild(el('svg:path', { d: line(sr.values), stroke: color, class: 'line' }));
+        g.appendChild(el('svg:path', { d: line(sr.values, isPartial), stroke: color, class: 'line' }));
+        var seg = partialSegments(sr.values);
+        if (seg) { g.appendChild(el('svg:path', { d: seg, stroke: color, class: 'line partial' })); }
         if (drawDots) {
           sr.values.forEach(function (v, i) {
             if (v === null) { return; }
@@ -1199,6 +1219,16 @@
       }
       legend.appendChild(li);
     });
+    if (partial.some(function (p) { return p; })) {
+      var pli = el('li', { class: 'legend-partial' });
+      var psw = el('svg:svg', { width: 28, height: 10, 'aria-hidden': 'true', class: 'swatch' });
+      psw.appendChild(el('svg:rect', { x: 8, y: 0, width: 12, height: 10, class: 'partial-band' }));
+      pli.appendChild(psw);
+      pli.appendChild(el('span', { class: 'legend-label' }, 'shaded: partial ' + d.granularity + ' (' +
+        keys.filter(function (_, i) { return partial[i]; }).map(function (k) { return xLabel(d.granularity, k, null); }).join(', ') +
+        '), so far or cut by the range'));
+      legend.appendChild(pli);
+    }
     if (d.compare && series.some(function (sr) { return sr.previous; })) {
       var li = el('li', { class: 'legend-prev' });
       var sw = el('svg:svg', { width: 28, height: 10, 'aria-hidden': 'true', class: 'swatch' });
