@@ -34,17 +34,27 @@ func TestPureFunctions(t *testing.T) {
 	t.Run("query building", func(t *testing.T) { testQueryBuilding(t, ctx) })
 	t.Run("bucket keys", func(t *testing.T) { testBucketKeys(t, ctx) })
 	t.Run("series", func(t *testing.T) { testBuildSeries(t, ctx) })
+	t.Run("series of the top values, compared", func(t *testing.T) { testTopSeries(t, ctx) })
+	t.Run("relative ranges", func(t *testing.T) { testResolveRange(t, ctx) })
+	t.Run("chart of the top values", func(t *testing.T) { testTopChartQuery(t, ctx) })
+	t.Run("partial buckets", func(t *testing.T) { testPartialBuckets(t, ctx) })
+	t.Run("figures", func(t *testing.T) { testFigures(t, ctx) })
 }
 
 // testQueryBuilding checks the mapping page URL -> state -> /report queries,
 // and that a state survives being written to the URL and read back.
 func testQueryBuilding(t *testing.T, ctx context.Context) {
 	const today = "2026-11-28"
-	all := `{granularity: true, metricOrder: true, csv: true}`
-	none := `{granularity: false, metricOrder: false, csv: false}`
+	all := `{granularity: true, metricOrder: true, csv: true, periods: true}`
+	none := `{granularity: false, metricOrder: false, csv: false, periods: false}`
+	noPeriods := `{granularity: true, metricOrder: true, csv: true, periods: false}`
 	type queries struct {
-		Search, Table, Chart, CSV, Totals string
+		Search, Table, Chart, CSV, Totals, Rank string
 	}
+	const (
+		filled   = "&fill=zero&compare=previous_period"
+		byDevice = "&group_by=date+device_type" + filled + "&order_by=date&offset=0&limit=10000"
+	)
 	tests := []struct {
 		name, search, caps string
 		want               queries
@@ -52,25 +62,52 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 		name: "defaults", search: "", caps: all,
 		want: queries{
 			Search: "",
-			Table:  "start_date=2026-10-30&end_date=2026-11-29&group_by=date&order_by=-date&offset=0&limit=25",
-			Chart:  "start_date=2026-10-30&end_date=2026-11-29&group_by=date+device_type&order_by=date&offset=0&limit=10000",
-			CSV:    "start_date=2026-10-30&end_date=2026-11-29&group_by=date&order_by=-date&format=csv",
-			Totals: "start_date=2026-10-30&end_date=2026-11-29&group_by=valid&limit=2",
+			Table:  "date_range=30d&group_by=date&order_by=-date&fill=zero&offset=0&limit=25",
+			Chart:  "date_range=30d" + byDevice,
+			CSV:    "date_range=30d&group_by=date&order_by=-date&fill=zero&format=csv",
+			Totals: "date_range=30d&group_by=valid&limit=2",
+			Rank:   "date_range=30d&group_by=device_type&order_by=-count&limit=6",
 		},
 	}, {
 		name:   "preset and every filter",
-		search: "?range=7&clients=3,4&client_groups=9&device_types=null+mobile&categories=none+5&valid=false&metric=mean&split=category",
+		search: "?range=7d&clients=3,4&client_groups=9&device_types=null+mobile&categories=none+5&valid=false&metric=mean&split=category",
 		caps:   all,
 		want: queries{
-			Search: "?range=7&split=category&metric=mean&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false",
-			Table: "start_date=2026-11-22&end_date=2026-11-29&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
-				"&group_by=date&order_by=-date&offset=0&limit=25",
-			Chart: "start_date=2026-11-22&end_date=2026-11-29&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
-				"&group_by=date+category&order_by=date&offset=0&limit=10000",
-			CSV: "start_date=2026-11-22&end_date=2026-11-29&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
-				"&group_by=date&order_by=-date&format=csv",
-			Totals: "start_date=2026-11-22&end_date=2026-11-29&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
+			Search: "?range=7d&split=category&metric=mean&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false",
+			Table: "date_range=7d&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
+				"&group_by=date&order_by=-date&fill=zero&offset=0&limit=25",
+			Chart: "date_range=7d&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
+				"&group_by=date+category" + filled + "&order_by=date&offset=0&limit=10000",
+			CSV: "date_range=7d&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
+				"&group_by=date&order_by=-date&fill=zero&format=csv",
+			Totals: "date_range=7d&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
 				"&group_by=valid&limit=2",
+			Rank: "date_range=7d&clients=3+4&client_groups=9&device_types=mobile+null&categories=null+5&valid=false" +
+				"&group_by=category&order_by=-count&limit=6",
+		},
+	}, {
+		name:   "bookmark from before date_range; a year back; sums; other shown",
+		search: "?range=90&compare=previous_year&metric=sum&split=client&other=show",
+		caps:   all,
+		want: queries{
+			Search: "?range=90d&split=client&metric=sum&compare=previous_year&other=show",
+			Table:  "date_range=90d&group_by=date&order_by=-date&fill=zero&offset=0&limit=25",
+			Chart:  "date_range=90d&group_by=date+client&fill=zero&compare=previous_year&order_by=date&offset=0&limit=10000",
+			CSV:    "date_range=90d&group_by=date&order_by=-date&fill=zero&format=csv",
+			Totals: "date_range=90d&group_by=valid&limit=2",
+			Rank:   "date_range=90d&group_by=client&order_by=-sum&limit=6",
+		},
+	}, {
+		name:   "relative range on a server without date_range: resolved here",
+		search: "?range=last_month&compare=none",
+		caps:   noPeriods,
+		want: queries{
+			Search: "?range=last_month&compare=none",
+			Table:  "start_date=2026-10-01&end_date=2026-11-01&group_by=date&order_by=-date&offset=0&limit=25",
+			Chart:  "start_date=2026-10-01&end_date=2026-11-01&group_by=date+device_type&order_by=date&offset=0&limit=10000",
+			CSV:    "start_date=2026-10-01&end_date=2026-11-01&group_by=date&order_by=-date&format=csv",
+			Totals: "start_date=2026-10-01&end_date=2026-11-01&group_by=valid&limit=2",
+			Rank:   "start_date=2026-10-01&end_date=2026-11-01&group_by=device_type&order_by=-count&limit=6",
 		},
 	}, {
 		name:   "custom range, zone, granularity, metric order, page",
@@ -79,7 +116,7 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 		want: queries{
 			Search: "?range=custom&from=2026-01-01&to=2026-01-31&group_by=client+date&order_by=-count+client&split=&granularity=week&tz=Europe%2FBerlin&offset=50",
 			Table:  "start_date=2026-01-01&end_date=2026-02-01&tz=Europe%2FBerlin&group_by=client+date&order_by=-count+client&granularity=week&offset=50&limit=25",
-			Chart:  "start_date=2026-01-01&end_date=2026-02-01&tz=Europe%2FBerlin&group_by=date&granularity=week&order_by=date&offset=0&limit=10000",
+			Chart:  "start_date=2026-01-01&end_date=2026-02-01&tz=Europe%2FBerlin&group_by=date&granularity=week" + filled + "&order_by=date&offset=0&limit=10000",
 			CSV:    "start_date=2026-01-01&end_date=2026-02-01&tz=Europe%2FBerlin&group_by=client+date&order_by=-count+client&granularity=week&format=csv",
 			Totals: "start_date=2026-01-01&end_date=2026-02-01&tz=Europe%2FBerlin&group_by=valid&limit=2",
 		},
@@ -93,9 +130,10 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 			Chart:  "start_date=2026-01-01&end_date=2026-02-01&group_by=date+device_type&order_by=date&offset=0&limit=10000",
 			CSV:    "start_date=2026-01-01&end_date=2026-02-01&group_by=client+date&order_by=client&format=csv",
 			Totals: "start_date=2026-01-01&end_date=2026-02-01&group_by=valid&limit=2",
+			Rank:   "start_date=2026-01-01&end_date=2026-02-01&group_by=device_type&limit=6",
 		},
 	}, {
-		name:   "open-ended custom range",
+		name:   "open-ended custom range: nothing to fill or compare",
 		search: "?range=custom&from=2026-03-01",
 		caps:   all,
 		want: queries{
@@ -104,17 +142,20 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 			Chart:  "start_date=2026-03-01&group_by=date+device_type&order_by=date&offset=0&limit=10000",
 			CSV:    "start_date=2026-03-01&group_by=date&order_by=-date&format=csv",
 			Totals: "start_date=2026-03-01&group_by=valid&limit=2",
+			Rank:   "start_date=2026-03-01&group_by=device_type&order_by=-count&limit=6",
 		},
 	}, {
-		name:   "mangled bookmark falls back to defaults",
-		search: "?range=12&group_by=bogus&metric=max&limit=7&offset=-3&clients=x+5&device_types=phone&split=day&granularity=year&tz=%3Cb%3E&valid=maybe",
-		caps:   all,
+		name: "mangled bookmark falls back to defaults",
+		search: "?range=12&group_by=bogus&metric=max&limit=7&offset=-3&clients=x+5&device_types=phone&split=day&granularity=year&tz=%3Cb%3E&valid=maybe" +
+			"&compare=last_week&other=maybe",
+		caps: all,
 		want: queries{
 			Search: "?clients=5",
-			Table:  "start_date=2026-10-30&end_date=2026-11-29&clients=5&group_by=date&order_by=-date&offset=0&limit=25",
-			Chart:  "start_date=2026-10-30&end_date=2026-11-29&clients=5&group_by=date+device_type&order_by=date&offset=0&limit=10000",
-			CSV:    "start_date=2026-10-30&end_date=2026-11-29&clients=5&group_by=date&order_by=-date&format=csv",
-			Totals: "start_date=2026-10-30&end_date=2026-11-29&clients=5&group_by=valid&limit=2",
+			Table:  "date_range=30d&clients=5&group_by=date&order_by=-date&fill=zero&offset=0&limit=25",
+			Chart:  "date_range=30d&clients=5" + byDevice,
+			CSV:    "date_range=30d&clients=5&group_by=date&order_by=-date&fill=zero&format=csv",
+			Totals: "date_range=30d&clients=5&group_by=valid&limit=2",
+			Rank:   "date_range=30d&clients=5&group_by=device_type&order_by=-count&limit=6",
 		},
 	}, {
 		name:   "order_by loses columns no longer grouped; offset snaps to a page",
@@ -122,10 +163,11 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 		caps:   all,
 		want: queries{
 			Search: "?group_by=client&order_by=mean&offset=25",
-			Table:  "start_date=2026-10-30&end_date=2026-11-29&group_by=client&order_by=mean&offset=25&limit=25",
-			Chart:  "start_date=2026-10-30&end_date=2026-11-29&group_by=date+device_type&order_by=date&offset=0&limit=10000",
-			CSV:    "start_date=2026-10-30&end_date=2026-11-29&group_by=client&order_by=mean&format=csv",
-			Totals: "start_date=2026-10-30&end_date=2026-11-29&group_by=valid&limit=2",
+			Table:  "date_range=30d&group_by=client&order_by=mean&offset=25&limit=25",
+			Chart:  "date_range=30d" + byDevice,
+			CSV:    "date_range=30d&group_by=client&order_by=mean&format=csv",
+			Totals: "date_range=30d&group_by=valid&limit=2",
+			Rank:   "date_range=30d&group_by=device_type&order_by=-count&limit=6",
 		},
 	}, {
 		name:   "no order at all stays unordered",
@@ -133,10 +175,11 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 		caps:   all,
 		want: queries{
 			Search: "?group_by=client+valid&order_by=",
-			Table:  "start_date=2026-10-30&end_date=2026-11-29&group_by=client+valid&offset=0&limit=25",
-			Chart:  "start_date=2026-10-30&end_date=2026-11-29&group_by=date+device_type&order_by=date&offset=0&limit=10000",
-			CSV:    "start_date=2026-10-30&end_date=2026-11-29&group_by=client+valid&format=csv",
-			Totals: "start_date=2026-10-30&end_date=2026-11-29&group_by=valid&limit=2",
+			Table:  "date_range=30d&group_by=client+valid&offset=0&limit=25",
+			Chart:  "date_range=30d" + byDevice,
+			CSV:    "date_range=30d&group_by=client+valid&format=csv",
+			Totals: "date_range=30d&group_by=valid&limit=2",
+			Rank:   "date_range=30d&group_by=device_type&order_by=-count&limit=6",
 		},
 	}}
 	for _, tt := range tests {
@@ -149,6 +192,7 @@ func testQueryBuilding(t *testing.T, ctx context.Context) {
 					Chart: Tally.chartQuery(s, today, caps, 0),
 					CSV: Tally.csvQuery(s, today, caps),
 					Totals: Tally.totalsQuery(s, today, caps),
+					Rank: s.split ? Tally.rankQuery(s, today, caps) : '',
 				};
 			})()`
 			got := evalJSON[queries](t, ctx, expr)
@@ -255,6 +299,59 @@ func testBuildSeries(t *testing.T, ctx context.Context) {
 				const c = Tally.buildSeries(`+r+`, `+tt.opts+`);
 				return {Keys: c.keys, Series: c.series.map(s => ({Label: s.label, Values: s.values, Total: s.total}))};
 			})()`)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// testTopSeries checks the series built from the rows of the top values
+// and the unsplit rows: "other" is the difference, bucket by bucket, for
+// the range and for the earlier period; until cuts the buckets from a
+// chart cut at the row limit.
+func testTopSeries(t *testing.T, ctx context.Context) {
+	type series struct {
+		Label            string
+		Values, Previous []*float64
+		Total            *float64
+	}
+	f := func(v float64) *float64 { return &v }
+	const (
+		top = `[{day: '2026-11-01', client: 1, count: 2, sum: 4, mean: 2, previous: {count: 1, sum: 3, mean: 3}},
+			{day: '2026-11-02', client: 1, count: 0, sum: 0, mean: null, previous: {count: 2, sum: 2, mean: 1}}]`
+		all = `[{day: '2026-11-01', count: 5, sum: 10, mean: 2, previous: {count: 1, sum: 3, mean: 3}},
+			{day: '2026-11-02', count: 1, sum: 7, mean: 7, previous: {count: 4, sum: 4, mean: 1}}]`
+	)
+	tests := []struct {
+		name, opts string
+		want       []series
+	}{{
+		name: "count",
+		opts: `{granularity: 'day', split: 'client', metric: 'count', all: ` + all + `, otherCount: 3}`,
+		want: []series{
+			{"client 1", []*float64{f(2), f(0)}, []*float64{f(1), f(2)}, f(2)},
+			{"other (3)", []*float64{f(3), f(1)}, []*float64{f(0), f(2)}, f(4)},
+		},
+	}, {
+		name: "mean: none where a bucket has no events",
+		opts: `{granularity: 'day', split: 'client', metric: 'mean', all: ` + all + `, otherCount: 3}`,
+		want: []series{
+			{"client 1", []*float64{f(2), nil}, []*float64{f(3), f(1)}, f(2)},
+			{"other (3)", []*float64{f(2), f(7)}, []*float64{nil, f(1)}, f(13.0 / 4)},
+		},
+	}, {
+		name: "until the second bucket",
+		opts: `{granularity: 'day', split: 'client', metric: 'count', all: ` + all + `, otherCount: 3, until: '2026-11-02'}`,
+		want: []series{
+			{"client 1", []*float64{f(2)}, []*float64{f(1)}, f(2)},
+			{"other (3)", []*float64{f(3)}, []*float64{f(0)}, f(3)},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := evalJSON[[]series](t, ctx, `Tally.buildSeries(`+top+`, `+tt.opts+`).series.map(s => ({
+				Label: s.label, Values: s.values, Previous: s.previous, Total: s.total}))`)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
