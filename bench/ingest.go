@@ -90,7 +90,7 @@ func postBatches(ctx context.Context, base string, g *gen.Generator, n, size, po
 			if k > 0 {
 				body = append(body, ',')
 			}
-			body = gen.AppendJSON(body, &e)
+			body = e.AppendJSON(body)
 		}
 		if k == 0 {
 			free <- body
@@ -155,7 +155,7 @@ func postSingles(ctx context.Context, base string, g *gen.Generator, clients int
 		mu.Lock()
 		ok := g.Next(&e)
 		mu.Unlock()
-		return gen.AppendJSON(dst[:0], &e), ok
+		return e.AppendJSON(dst[:0]), ok
 	}
 	url := base + "/event"
 	lat := make([][]time.Duration, clients)

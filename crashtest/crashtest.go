@@ -144,7 +144,7 @@ func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed 
 				switch r := rng.IntN(10); {
 				case r < 6: // one event
 					e := next(1)
-					body := gen.AppendJSON(nil, &e[0])
+					body := e[0].AppendJSON(nil)
 					resp, err := client.Post(base+"/event", "application/json", bytes.NewReader(body))
 					if err != nil {
 						l.mark(l.inDoubt, e[0].ID)
@@ -163,7 +163,7 @@ func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed 
 						if i > 0 {
 							body = append(body, ',')
 						}
-						body = gen.AppendJSON(body, &es[i])
+						body = es[i].AppendJSON(body)
 						ids[i] = es[i].ID
 					}
 					body = append(body, ']')

@@ -123,7 +123,7 @@ func (w *worker) next() tally.Event {
 
 func (w *worker) create(ctx context.Context) {
 	e := w.next()
-	w.body = gen.AppendJSON(w.body[:0], &e)
+	w.body = e.AppendJSON(w.body[:0])
 	status, d, err := w.send(ctx, http.MethodPost, "/event", w.body, "application/json")
 	if status != http.StatusCreated {
 		if w.fail(OpCreate, status, err) {
@@ -151,7 +151,7 @@ func (w *worker) bulkCreate(ctx context.Context) {
 			w.body = append(w.body, ',')
 		}
 		e := w.next()
-		w.body = gen.AppendJSON(w.body, &e)
+		w.body = e.AppendJSON(w.body)
 		w.ids = append(w.ids, e.ID)
 	}
 	w.body = append(w.body, ']')

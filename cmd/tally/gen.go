@@ -122,7 +122,7 @@ func writeNDJSON(ctx context.Context, w io.Writer, g *gen.Generator) error {
 		if i%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		line = append(gen.AppendJSON(line[:0], &e), '\n')
+		line = append(e.AppendJSON(line[:0]), '\n')
 		if _, err := bw.Write(line); err != nil {
 			return err
 		}
@@ -221,7 +221,7 @@ func (c *cli) post(ctx context.Context, cfg genConfig, g *gen.Generator) error {
 			if n > 0 {
 				body = append(body, ',')
 			}
-			body = gen.AppendJSON(body, &e)
+			body = e.AppendJSON(body)
 			n++
 		}
 		if n == 0 {

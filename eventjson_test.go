@@ -1,4 +1,4 @@
-package gen_test
+package tally_test
 
 import (
 	"bytes"
@@ -10,6 +10,23 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/gen"
 )
+
+var genNow = time.Date(2026, 11, 3, 15, 4, 5, 0, time.UTC)
+
+// generated returns the events of cfg.
+func generated(tb testing.TB, cfg gen.Config) []tally.Event {
+	tb.Helper()
+	g, err := gen.New(cfg)
+	if err != nil {
+		tb.Fatalf("gen.New(%+v): %v", cfg, err)
+	}
+	var events []tally.Event
+	var e tally.Event
+	for g.Next(&e) {
+		events = append(events, e)
+	}
+	return events
+}
 
 func TestAppendJSONExact(t *testing.T) {
 	id, err := tally.ParseID("0A1B2C3D-4E5F-4a6b-8c7d-8E9FA0B1C2D3")
@@ -41,7 +58,7 @@ func TestAppendJSONExact(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := string(gen.AppendJSON(nil, &tc.e)); got != tc.want {
+			if got := string(tc.e.AppendJSON(nil)); got != tc.want {
 				t.Errorf("AppendJSON:\n got %s\nwant %s", got, tc.want)
 			}
 		})
@@ -62,10 +79,10 @@ type wireEvent struct {
 }
 
 func TestAppendJSONRoundTrip(t *testing.T) {
-	events := mustGenerate(t, gen.Config{Days: 2, PerDay: 2000, Seed: 3, Now: now})
+	events := generated(t, gen.Config{Days: 2, PerDay: 2000, Seed: 3, Now: genNow})
 	var buf []byte
 	for _, want := range events {
-		buf = gen.AppendJSON(buf[:0], &want)
+		buf = want.AppendJSON(buf[:0])
 		dec := json.NewDecoder(bytes.NewReader(buf))
 		dec.DisallowUnknownFields()
 		var w wireEvent
@@ -109,10 +126,10 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 }
 
 func BenchmarkAppendJSON(b *testing.B) {
-	events := mustGenerate(b, gen.Config{Days: 1, PerDay: 1000, Seed: 1, Now: now})
+	events := generated(b, gen.Config{Days: 1, PerDay: 1000, Seed: 1, Now: genNow})
 	var buf []byte
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		buf = gen.AppendJSON(buf[:0], &events[i%len(events)])
+		buf = events[i%len(events)].AppendJSON(buf[:0])
 	}
 }
