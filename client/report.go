@@ -144,6 +144,29 @@ type Row struct {
 	Previous *tally.Totals
 }
 
+// Value returns the row's value of dimension c as the API writes it, with
+// null for a missing device type or category.
+func (r *Row) Value(c tally.Column) string {
+	switch c {
+	case tally.ColDate:
+		return r.Date
+	case tally.ColDeviceType:
+		return r.DeviceType.String()
+	case tally.ColCategory:
+		if r.Category == tally.NoCategory {
+			return "null"
+		}
+		return strconv.FormatInt(int64(r.Category), 10)
+	case tally.ColClient:
+		return strconv.FormatInt(int64(r.Client), 10)
+	case tally.ColClientGroup:
+		return strconv.FormatInt(int64(r.ClientGroup), 10)
+	case tally.ColValid:
+		return strconv.FormatBool(r.Valid)
+	}
+	return ""
+}
+
 // Comparison is the earlier range a report was compared with.
 type Comparison struct {
 	StartDate, EndDate string // EndDate exclusive
@@ -198,6 +221,10 @@ func (c *Client) ReportCSV(ctx context.Context, q *Query) (io.ReadCloser, error)
 	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/report", query: v, accept: "text/csv"}, http.StatusOK)
 	if err != nil {
 		return nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		closeBody(resp)
+		return nil, fmt.Errorf("tally: GET /report: the answer is %q, not CSV", ct)
 	}
 	return resp.Body, nil
 }
