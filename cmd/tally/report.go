@@ -274,7 +274,7 @@ func writeReportTable(w io.Writer, q *client.Query, r *client.Report) error {
 	for _, row := range r.Rows {
 		cells = cells[:0]
 		for _, g := range groups {
-			cells = append(cells, formatDimension(g, &row))
+			cells = append(cells, row.Value(g))
 		}
 		cells = appendAggregates(cells, row.Totals)
 		if compared && row.Previous != nil {
@@ -300,29 +300,6 @@ func writeReportTable(w io.Writer, q *client.Query, r *client.Report) error {
 	}
 	_, err := fmt.Fprintln(w, footer)
 	return err
-}
-
-// formatDimension renders a grouped value for people: null for a missing
-// device type or category.
-func formatDimension(c tally.Column, r *client.Row) string {
-	switch c {
-	case tally.ColDate:
-		return r.Date
-	case tally.ColDeviceType:
-		return r.DeviceType.String()
-	case tally.ColCategory:
-		if r.Category == tally.NoCategory {
-			return "null"
-		}
-		return strconv.FormatInt(int64(r.Category), 10)
-	case tally.ColClient:
-		return strconv.FormatInt(int64(r.Client), 10)
-	case tally.ColClientGroup:
-		return strconv.FormatInt(int64(r.ClientGroup), 10)
-	case tally.ColValid:
-		return strconv.FormatBool(r.Valid)
-	}
-	return ""
 }
 
 // appendAggregates appends count, sum and mean: sums exact as the server
