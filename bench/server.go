@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -179,22 +178,16 @@ func (s *Server) Kill() {
 
 // WaitReady polls GET /readyz until it answers 200, for at most timeout.
 func (s *Server) WaitReady(ctx context.Context, timeout time.Duration) error {
-	client := newClient(1)
-	defer client.CloseIdleConnections()
+	c, closeIdle, err := newClient(s.URL, 1)
+	if err != nil {
+		return err
+	}
+	defer closeIdle()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if c.Ready(ctx) == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

@@ -4,14 +4,25 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/client"
 )
 
 // Query is one report the mix asks for.
 type Query struct {
-	Name   string
-	Params url.Values // the query string of GET /report
-	CSV    bool       // the answer is text/csv
+	Name  string
+	Query client.Query
+	CSV   bool // asked as text/csv
+}
+
+// Params returns the query string the report is asked with.
+func (q *Query) Params() url.Values {
+	v := q.Query.Values()
+	if q.CSV {
+		v.Set("format", "csv")
+	}
+	return v
 }
 
 // Queries returns the reports of the mix over events whose last day ends at
@@ -20,19 +31,21 @@ type Query struct {
 func Queries(end time.Time) []Query {
 	var qs []Query
 	for _, q := range bench.StandardQueries(end) {
-		qs = append(qs, Query{Name: q.Name, Params: q.Params()})
+		qs = append(qs, Query{Name: q.Name, Query: q.Client()})
 	}
-	day := func(n int) string { return end.AddDate(0, 0, -n).Format(time.DateOnly) }
+	day := func(n int) time.Time { return end.AddDate(0, 0, -n) }
 	return append(qs,
-		Query{Name: "tz-hour", Params: url.Values{
-			"group_by": {"date device_type"}, "granularity": {"hour"}, "tz": {"America/New_York"},
-			"start_date": {day(1)}, "end_date": {day(0)}, "limit": {"200"},
+		Query{Name: "tz-hour", Query: client.Query{
+			GroupBy:     []tally.Column{tally.ColDate, tally.ColDeviceType},
+			Granularity: tally.Hour, TZ: "America/New_York",
+			StartDate: day(1), EndDate: day(0), Limit: 200,
 		}},
-		Query{Name: "top-clients", Params: url.Values{
-			"group_by": {"client"}, "order_by": {"-count"}, "start_date": {day(7)}, "limit": {"10"},
+		Query{Name: "top-clients", Query: client.Query{
+			GroupBy: []tally.Column{tally.ColClient}, OrderBy: []tally.Order{{Column: tally.ColCount, Desc: true}},
+			StartDate: day(7), Limit: 10,
 		}},
-		Query{Name: "csv", CSV: true, Params: url.Values{
-			"group_by": {"date client_group"}, "start_date": {day(30)}, "format": {"csv"},
+		Query{Name: "csv", CSV: true, Query: client.Query{
+			GroupBy: []tally.Column{tally.ColDate, tally.ColClientGroup}, StartDate: day(30),
 		}},
 	)
 }
