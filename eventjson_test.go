@@ -1,12 +1,9 @@
 package tally_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/gen"
 )
@@ -62,66 +59,6 @@ func TestAppendJSONExact(t *testing.T) {
 				t.Errorf("AppendJSON:\n got %s\nwant %s", got, tc.want)
 			}
 		})
-	}
-}
-
-// wireEvent is the contract's event as encoding/json reads it; pointers tell
-// null from absent-by-mistake.
-type wireEvent struct {
-	ID          string      `json:"id"`
-	DeviceType  *string     `json:"device_type"`
-	Category    *int32      `json:"category"`
-	Client      int32       `json:"client"`
-	ClientGroup int32       `json:"client_group"`
-	Timestamp   string      `json:"timestamp"`
-	Valid       bool        `json:"valid"`
-	Value       json.Number `json:"value"`
-}
-
-func TestAppendJSONRoundTrip(t *testing.T) {
-	events := generated(t, gen.Config{Days: 2, PerDay: 2000, Seed: 3, Now: genNow})
-	var buf []byte
-	for _, want := range events {
-		buf = want.AppendJSON(buf[:0])
-		dec := json.NewDecoder(bytes.NewReader(buf))
-		dec.DisallowUnknownFields()
-		var w wireEvent
-		if err := dec.Decode(&w); err != nil {
-			t.Fatalf("decoding %s: %v", buf, err)
-		}
-		if dec.More() {
-			t.Fatalf("trailing data after %s", buf)
-		}
-		var raw map[string]json.RawMessage
-		if err := json.Unmarshal(buf, &raw); err != nil || len(raw) != 8 {
-			t.Fatalf("%s: %d keys, err %v; want all 8 keys", buf, len(raw), err)
-		}
-		if w.ID != want.ID.String() {
-			t.Fatalf("id %q, want lower-case %q", w.ID, want.ID)
-		}
-		ts, err := time.Parse(time.RFC3339Nano, w.Timestamp)
-		if err != nil || ts.Location() != time.UTC {
-			t.Fatalf("timestamp %q not RFC 3339 UTC: %v", w.Timestamp, err)
-		}
-		value, err := tally.ParseDecimal(string(w.Value))
-		if err != nil {
-			t.Fatalf("value %s: %v", w.Value, err)
-		}
-		got := tally.Event{ID: want.ID, Client: w.Client, ClientGroup: w.ClientGroup, Timestamp: ts,
-			Valid: w.Valid, Value: value, Category: tally.NoCategory}
-		if w.DeviceType != nil {
-			d, ok := tally.ParseDeviceType(*w.DeviceType)
-			if !ok || d == tally.DeviceNone {
-				t.Fatalf("device_type %q", *w.DeviceType)
-			}
-			got.DeviceType = d
-		}
-		if w.Category != nil {
-			got.Category = tally.CategoryOf(*w.Category)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("%s decodes to another event (-want +got):\n%s", buf, diff)
-		}
 	}
 }
 

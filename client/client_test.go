@@ -18,6 +18,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/gen"
 	"github.com/tallyhq/tally/sqlite"
 )
 
@@ -81,6 +82,32 @@ func TestEventRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(want, e); diff != "" {
 				t.Errorf("value %s, %s (-want +got):\n%s", v, name, diff)
 			}
+		}
+	}
+}
+
+// TestGeneratedRoundTrip: the generator's events, in bulk, read back as
+// they were sent, whatever their shape (nulls, whole seconds, cents).
+func TestGeneratedRoundTrip(t *testing.T) {
+	c := newClient(t, newHandler(t))
+	g, err := gen.New(gen.Config{Days: 2, PerDay: 100, Seed: 3, Now: time.Date(2026, 11, 3, 15, 4, 5, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []tally.Event
+	for e := (tally.Event{}); g.Next(&e); {
+		events = append(events, e)
+	}
+	if res, err := c.CreateEvents(t.Context(), events); err != nil || res.Accepted != len(events) {
+		t.Fatalf("CreateEvents: %+v, %v", res, err)
+	}
+	for _, want := range events {
+		got, err := c.GetEvent(t.Context(), want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("read back (-want +got):\n%s", diff)
 		}
 	}
 }

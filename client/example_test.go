@@ -45,6 +45,16 @@ func startServer(keys ...string) (url string, stop func()) {
 	}
 }
 
+// startClient is startServer with a client of it.
+func startClient() (*client.Client, func()) {
+	base, stop := startServer()
+	c, err := client.New(base)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return c, stop
+}
+
 func mustID(s string) tally.ID {
 	id, err := tally.ParseID(s)
 	if err != nil {
@@ -140,13 +150,9 @@ func createSample(ctx context.Context, c *client.Client) {
 }
 
 func ExampleClient_Report() {
-	base, stop := startServer()
+	c, stop := startClient()
 	defer stop()
 	ctx := context.Background()
-	c, err := client.New(base)
-	if err != nil {
-		log.Fatal(err)
-	}
 	createSample(ctx, c)
 
 	// Sums are exact decimals: 0.1 + 19.99 + 1e-7 (rounded to six
@@ -170,13 +176,9 @@ func ExampleClient_Report() {
 }
 
 func ExampleQuery_compare() {
-	base, stop := startServer()
+	c, stop := startClient()
 	defer stop()
 	ctx := context.Background()
-	c, err := client.New(base)
-	if err != nil {
-		log.Fatal(err)
-	}
 	createSample(ctx, c)
 
 	// Days 4 to 7 November, every day listed (fill), each beside the same
@@ -205,13 +207,9 @@ func ExampleQuery_compare() {
 }
 
 func ExampleClient_ReportCSV() {
-	base, stop := startServer()
+	c, stop := startClient()
 	defer stop()
 	ctx := context.Background()
-	c, err := client.New(base)
-	if err != nil {
-		log.Fatal(err)
-	}
 	createSample(ctx, c)
 
 	csv, err := c.ReportCSV(ctx, &client.Query{GroupBy: []tally.Column{tally.ColClient, tally.ColCategory}})
@@ -229,13 +227,9 @@ func ExampleClient_ReportCSV() {
 }
 
 func ExampleError() {
-	base, stop := startServer()
+	c, stop := startClient()
 	defer stop()
-	c, err := client.New(base)
-	if err != nil {
-		log.Fatal(err)
-	}
-	_, err = c.GetEvent(context.Background(), mustID("0f8fad5b-d9cb-469f-a165-70867728950e"))
+	_, err := c.GetEvent(context.Background(), mustID("0f8fad5b-d9cb-469f-a165-70867728950e"))
 	var e *client.Error
 	if errors.As(err, &e) && e.Status == http.StatusNotFound {
 		fmt.Println("not found:", e.Message)
