@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -22,13 +21,14 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/bench"
 	"github.com/tallyhq/tally/client"
 	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/proc"
 )
 
 // Options describe one crash test.
 type Options struct {
+	Binary string // the tally command (see internal/testbin)
 	Store  string // the --store setting
 	Cycles int    // kills; at least 10 for the contract's check
 	// Sync returns the --sync mode for a cycle ("" for the default).
@@ -47,45 +47,6 @@ type Options struct {
 // Result counts what the run checked.
 type Result struct {
 	Acked, Deleted, InDoubt, Drifted int
-}
-
-// Binary builds the real tally binary once per test process, from the
-// module that holds the calling package.
-var Binary = sync.OnceValues(func() (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "tally-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "tally")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// moduleRoot walks up from the working directory (the package directory
-// under go test) to the directory holding cmd/tally.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "cmd", "tally", "main.go")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cmd/tally not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // ledger records what the server acknowledged, and what it may or may not
@@ -241,18 +202,15 @@ func Run(t *testing.T, o Options) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := func(cycle int) *bench.Server {
+	bin := o.Binary
+	start := func(cycle int) *proc.Server {
 		t.Helper()
 		sync := ""
 		if o.Sync != nil {
 			sync = o.Sync(cycle)
 		}
 		logPath := filepath.Join(t.TempDir(), fmt.Sprintf("serve-%d.log", cycle))
-		s, err := bench.StartServer(t.Context(), bin, o.Store, sync, logPath)
+		s, err := proc.Start(t.Context(), bin, o.Store, sync, logPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +262,7 @@ func Run(t *testing.T, o Options) Result {
 // ones acknowledged: every event acknowledged since the last check (those
 // closest to the crash), every deleted one, and a sample of older ones; or
 // everything, when all is set.
-func checkLedger(t *testing.T, s *bench.Server, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
+func checkLedger(t *testing.T, s *proc.Server, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()

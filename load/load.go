@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/bench"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/proc"
 )
 
 // Config is one load run.
@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 				err = fmt.Errorf("load: %w", rerr)
 			}
 		}()
-		srv, err := bench.StartServer(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "tally.db"), "", filepath.Join(dir, "serve.log"))
+		srv, err := proc.Start(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "tally.db"), "", filepath.Join(dir, "serve.log"))
 		if err != nil {
 			return nil, fmt.Errorf("load: starting the server: %w", err)
 		}
@@ -259,7 +259,7 @@ func (s *sampler) sample() int64 {
 	if s.pid <= 0 {
 		return 0
 	}
-	st, err := bench.ReadProcStatus(s.pid)
+	st, err := proc.ReadStatus(s.pid)
 	if err != nil {
 		return 0
 	}
