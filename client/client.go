@@ -202,6 +202,3 @@ func (c *Client) Ready(ctx context.Context) error {
 	closeBody(resp)
 	return nil
 }
-
-// BaseURL returns the server's base URL, without a final slash.
-func (c *Client) BaseURL() string { return c.base }
