@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 var genNow = time.Date(2026, 11, 3, 15, 4, 5, 0, time.UTC)

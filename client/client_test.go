@@ -18,8 +18,8 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
-	"github.com/tallyhq/tally/gen"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 // newHandler is the real service on a temporary SQLite file.

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/crashtest"
 	"github.com/tallyhq/tally/internal/testbin"
 	"github.com/tallyhq/tally/mongo/mongotest"
+	"github.com/tallyhq/tally/tools/crashtest"
 )
 
 // TestCrashSafety kills the real server ten times under load on one

@@ -11,8 +11,8 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
-	"github.com/tallyhq/tally/gen"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/tools/gen"
 	"github.com/tallyhq/tally/web"
 )
 

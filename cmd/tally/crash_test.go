@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tallyhq/tally/crashtest"
 	"github.com/tallyhq/tally/internal/testbin"
+	"github.com/tallyhq/tally/tools/crashtest"
 )
 
 // TestCrashSafety kills the real server ten times under load on one SQLite

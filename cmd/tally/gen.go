@@ -18,7 +18,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/client"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 type genConfig struct {

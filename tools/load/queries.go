@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/bench"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 // Query is one report the mix asks for.

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
 	"github.com/tallyhq/tally/tools/proc"
 )
 

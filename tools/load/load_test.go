@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/internal/testbin"
-	"github.com/tallyhq/tally/load"
+	"github.com/tallyhq/tally/tools/load"
 	"github.com/tallyhq/tally/tools/proc"
 )
 

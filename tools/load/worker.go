@@ -12,7 +12,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/client"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 // errKey names a failure: the operation and the status answered, or

@@ -22,7 +22,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/client"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
 	"github.com/tallyhq/tally/tools/proc"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tallyhq/tally/bench"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 // Result is what a run saw.

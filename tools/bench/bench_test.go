@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/bench"
 	"github.com/tallyhq/tally/internal/testbin"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 // TestRunTiny runs the whole harness on a tiny data set against the real
