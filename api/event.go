@@ -5,41 +5,13 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/tallyhq/tally"
 )
 
-// encodeEvent writes e as JSON: timestamps in UTC with their sub-second
-// digits, nulls for the absent device type and category.
+// encodeEvent writes e as the body of an answer.
 func encodeEvent(e *tally.Event) []byte {
-	b := make([]byte, 0, 224)
-	b = append(b, `{"id":"`...)
-	b = append(b, e.ID.String()...)
-	b = append(b, `","device_type":`...)
-	if e.DeviceType == tally.DeviceNone {
-		b = append(b, "null"...)
-	} else {
-		b = strconv.AppendQuote(b, e.DeviceType.String())
-	}
-	b = append(b, `,"category":`...)
-	if e.Category == tally.NoCategory {
-		b = append(b, "null"...)
-	} else {
-		b = strconv.AppendInt(b, int64(e.Category), 10)
-	}
-	b = append(b, `,"client":`...)
-	b = strconv.AppendInt(b, int64(e.Client), 10)
-	b = append(b, `,"client_group":`...)
-	b = strconv.AppendInt(b, int64(e.ClientGroup), 10)
-	b = append(b, `,"timestamp":"`...)
-	b = e.Timestamp.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","valid":`...)
-	b = strconv.AppendBool(b, e.Valid)
-	b = append(b, `,"value":`...)
-	b = e.Value.Append(b)
-	b = append(b, "}\n"...)
-	return b
+	return append(e.AppendJSON(make([]byte, 0, 224)), '\n')
 }
 
 // appendFloat formats like encoding/json, without its reflection.

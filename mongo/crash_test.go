@@ -4,8 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/crashtest"
+	"github.com/tallyhq/tally/internal/testbin"
 	"github.com/tallyhq/tally/mongo/mongotest"
+	"github.com/tallyhq/tally/tools/crashtest"
 )
 
 // TestCrashSafety kills the real server ten times under load on one
@@ -18,9 +19,10 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("builds and kills the real binary; skipped with -short")
 	}
 	res := crashtest.Run(t, crashtest.Options{
-		Store: mongotest.URI(t),
-		Batch: 10,              // FerretDB writes slowly; small batches keep the kills inside them
-		Run:   2 * time.Second, // and a little longer between kills, so that some writes finish
+		Binary: testbin.Build(t),
+		Store:  mongotest.URI(t),
+		Batch:  10,              // FerretDB writes slowly; small batches keep the kills inside them
+		Run:    2 * time.Second, // and a little longer between kills, so that some writes finish
 	})
 	t.Logf("cells drifted and repaired: %d", res.Drifted)
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/gen"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 // genEvents returns n generator events spread over a few days.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
-	"github.com/tallyhq/tally/gen"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/tools/gen"
 	"github.com/tallyhq/tally/web"
 )
 
@@ -52,7 +52,7 @@ func startTally(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for e := (tally.Event{}); g.Next(&e); {
-		res, err := http.Post(srv.URL+"/event", "application/json", bytes.NewReader(gen.AppendJSON(nil, &e)))
+		res, err := http.Post(srv.URL+"/event", "application/json", bytes.NewReader(e.AppendJSON(nil)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 // benchDefaultEnd is the standard data set's end: a fixed day, so that every

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 func TestBenchConfig(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/gen"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 // verify exits non-zero and lists the damaged cells; repair rebuilds them;

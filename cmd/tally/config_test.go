@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tallyhq/tally/discard"
+	"github.com/tallyhq/tally/tools/discard"
 )
 
 func envOf(m map[string]string) func(string) string {

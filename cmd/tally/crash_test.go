@@ -4,7 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tallyhq/tally/crashtest"
+	"github.com/tallyhq/tally/internal/testbin"
+	"github.com/tallyhq/tally/tools/crashtest"
 )
 
 // TestCrashSafety kills the real server ten times under load on one SQLite
@@ -16,8 +17,9 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("builds and kills the real binary; skipped with -short")
 	}
 	crashtest.Run(t, crashtest.Options{
-		Store: "sqlite:" + filepath.Join(t.TempDir(), "tally.db"),
-		Sync:  func(cycle int) string { return []string{"full", "normal"}[cycle%2] },
-		Exact: true,
+		Binary: testbin.Build(t),
+		Store:  "sqlite:" + filepath.Join(t.TempDir(), "tally.db"),
+		Sync:   func(cycle int) string { return []string{"full", "normal"}[cycle%2] },
+		Exact:  true,
 	})
 }

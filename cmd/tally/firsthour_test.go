@@ -23,12 +23,13 @@ func runCLIEnv(t *testing.T, env map[string]string, args ...string) (stdout, std
 }
 
 // keyServer answers 401 without "Authorization: Bearer key", as serve
-// does with --api-keys, and body otherwise. It counts authorized requests.
+// does with --api-keys, and body otherwise: with 201 to POST /event, whose
+// answer is the event sent back, else 200. It counts authorized requests.
 func keyServer(t *testing.T, key, contentType, body string) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
 	var ok atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		sent, _ := io.ReadAll(r.Body)
 		if r.Header.Get("Authorization") != "Bearer "+key {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			w.Header().Set("Content-Type", "application/json")
@@ -38,8 +39,10 @@ func keyServer(t *testing.T, key, contentType, body string) (*httptest.Server, *
 		}
 		ok.Add(1)
 		w.Header().Set("Content-Type", contentType)
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && r.URL.Path == "/event" {
 			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write(sent)
+			return
 		}
 		_, _ = w.Write([]byte(body))
 	}))

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -20,7 +17,8 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 type genConfig struct {
@@ -72,7 +70,7 @@ func parseGenConfig(fs *flag.FlagSet, args []string, now time.Time, getenv func(
 		errs = append(errs, fmt.Errorf("--batch: must be between 1 and %d", maxBatch))
 	}
 	if cfg.URL != "" {
-		if err := checkBaseURL(cfg.URL); err != nil {
+		if _, err := client.New(cfg.URL); err != nil {
 			errs = append(errs, fmt.Errorf("--url: %w", err))
 		}
 	}
@@ -80,22 +78,6 @@ func parseGenConfig(fs *flag.FlagSet, args []string, now time.Time, getenv func(
 		return genConfig{}, usageError{errors.Join(errs...)}
 	}
 	return cfg, nil
-}
-
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", s)
-	}
-	return nil
-}
-
-// endpoint joins a base URL and a path.
-func endpoint(base, path string) string {
-	return strings.TrimRight(base, "/") + path
 }
 
 func (c *cli) gen(ctx context.Context, args []string) error {
@@ -122,7 +104,7 @@ func writeNDJSON(ctx context.Context, w io.Writer, g *gen.Generator) error {
 		if i%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		line = append(gen.AppendJSON(line[:0], &e), '\n')
+		line = append(e.AppendJSON(line[:0]), '\n')
 		if _, err := bw.Write(line); err != nil {
 			return err
 		}
@@ -131,10 +113,7 @@ func writeNDJSON(ctx context.Context, w io.Writer, g *gen.Generator) error {
 }
 
 // postJob is one request's worth of events.
-type postJob struct {
-	body []byte
-	n    int // events in body
-}
+type postJob []tally.Event
 
 // postStats counts what the server answered. Its methods are safe for
 // concurrent use.
@@ -184,13 +163,13 @@ func (c *cli) post(ctx context.Context, cfg genConfig, g *gen.Generator) error {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = cfg.Concurrency
 	transport.MaxIdleConnsPerHost = cfg.Concurrency
-	client := &http.Client{Transport: transport, Timeout: time.Minute}
-	defer client.CloseIdleConnections()
-
-	target := endpoint(cfg.URL, "/event")
-	if cfg.Batch > 1 {
-		target = endpoint(cfg.URL, "/events")
+	hc := &http.Client{Transport: transport, Timeout: time.Minute}
+	defer hc.CloseIdleConnections()
+	tc, err := newClient(cfg.URL, cfg.APIKey, hc)
+	if err != nil {
+		return err
 	}
+
 	stats := &postStats{failed: map[string]int{}}
 	jobs := make(chan postJob, 2*cfg.Concurrency)
 	ctx, cancel := context.WithCancel(ctx)
@@ -204,34 +183,23 @@ func (c *cli) post(ctx context.Context, cfg genConfig, g *gen.Generator) error {
 				if ctx.Err() != nil {
 					continue // drain so the producer never blocks
 				}
-				postOne(ctx, client, target, cfg.APIKey, cfg.Batch > 1, job, stats)
+				postOne(ctx, tc, cfg.Batch > 1, job, stats)
 			}
 		})
 	}
 	stopProgress := c.progress(stats, g.Len(), start)
 
-	var e tally.Event
 	for ctx.Err() == nil {
-		var body []byte
+		job := make(postJob, cfg.Batch)
 		n := 0
-		if cfg.Batch > 1 {
-			body = append(body, '[')
-		}
-		for n < cfg.Batch && g.Next(&e) {
-			if n > 0 {
-				body = append(body, ',')
-			}
-			body = gen.AppendJSON(body, &e)
+		for n < cfg.Batch && g.Next(&job[n]) {
 			n++
 		}
 		if n == 0 {
 			break
 		}
-		if cfg.Batch > 1 {
-			body = append(body, ']')
-		}
 		select {
-		case jobs <- postJob{body: body, n: n}:
+		case jobs <- job[:n]:
 		case <-ctx.Done():
 		}
 	}
@@ -250,83 +218,43 @@ func (c *cli) post(ctx context.Context, cfg genConfig, g *gen.Generator) error {
 	return nil
 }
 
-// bulkAnswer is the body of a 200 from POST /events.
-type bulkAnswer struct {
-	Accepted   int `json:"accepted"`
-	Duplicates int `json:"duplicates"`
-	Rejected   []struct {
-		Index   int     `json:"index"`
-		ID      *string `json:"id"`
-		Message string  `json:"message"`
-	} `json:"rejected"`
-}
-
-func postOne(ctx context.Context, client *http.Client, target, apiKey string, bulk bool, job postJob, stats *postStats) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(job.body))
-	if err != nil {
-		stats.fail("network", job.n, err.Error())
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil { // else interrupted: not an answer
-			stats.fail("network", job.n, err.Error())
-		}
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	// Read to the end so the connection goes back to the pool.
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		stats.fail("network", job.n, err.Error())
-		return
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		stats.fail(resp.Status, job.n, errorMessage(body))
-		return
-	}
+// postOne sends one job: to POST /event when it is not bulk, else to
+// POST /events, which the client resends while its outcome is unknown.
+func postOne(ctx context.Context, tc *client.Client, bulk bool, job postJob, stats *postStats) {
 	if !bulk {
-		stats.succeed(1, 1, 0)
+		_, err := tc.CreateEvent(ctx, &job[0])
+		if err == nil {
+			stats.succeed(1, 1, 0)
+			return
+		}
+		failed(ctx, stats, len(job), err)
 		return
 	}
-	var a bulkAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		stats.fail("bad answer", job.n, fmt.Sprintf("decoding the bulk answer: %v", err))
+	res, err := tc.CreateEvents(ctx, job)
+	if err != nil {
+		failed(ctx, stats, len(job), err)
 		return
 	}
-	stats.succeed(job.n-len(a.Rejected), a.Accepted, a.Duplicates)
-	for _, r := range a.Rejected {
-		id := "null"
-		if r.ID != nil {
-			id = *r.ID
+	stats.succeed(len(job)-len(res.Rejected), res.Accepted, res.Duplicates)
+	for _, r := range res.Rejected {
+		id := r.ID
+		if id == "" {
+			id = "null"
 		}
 		stats.fail("rejected", 1, fmt.Sprintf("event %s: %s", id, r.Message))
 	}
 }
 
-// errorMessage returns the message of an error body, or the start of the
-// body when it is not the contract's error JSON.
-func errorMessage(body []byte) string {
-	var e struct {
-		Message string `json:"message"`
+// failed counts n events that err left without an answer: by the HTTP
+// status when the server answered, else as a network failure.
+func failed(ctx context.Context, stats *postStats, n int, err error) {
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce):
+		stats.fail(fmt.Sprintf("%d %s", ce.Status, http.StatusText(ce.Status)), n, ce.Message)
+	case ctx.Err() == nil: // else interrupted: not an answer
+		stats.fail("network", n, err.Error())
 	}
-	if json.Unmarshal(body, &e) == nil && e.Message != "" {
-		return e.Message
-	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s
 }
 
 func (c *cli) printSummary(s *postStats, elapsed time.Duration) {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/tallyhq/tally/load"
+	"github.com/tallyhq/tally/tools/load"
 )
 
 // parseLoadConfig reads load's flags. now seeds the events' days and, when

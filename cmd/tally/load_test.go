@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/tallyhq/tally/load"
+	"github.com/tallyhq/tally/tools/load"
 )
 
 func TestLoadConfig(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/crashtest"
+	"github.com/tallyhq/tally/internal/testbin"
 )
 
 // runUntilReady runs args like main, except that a serve that gets to
@@ -100,10 +100,7 @@ func TestSecondProcessExits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the real binary; skipped with -short")
 	}
-	bin, err := crashtest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testbin.Build(t)
 	path := filepath.Join(t.TempDir(), "tally.db")
 	startServe(t, map[string]string{"TALLY_STORE": "sqlite:" + path, "TALLY_SYNC": "normal"}, io.Discard)
 	for _, args := range [][]string{

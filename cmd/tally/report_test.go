@@ -149,3 +149,30 @@ rows 1-2 of 2; totals: count 2, sum 3.5, mean 1.75; previous [2026-10-30, 2026-1
 		t.Errorf("query (-want +got):\n%s", diff)
 	}
 }
+
+func TestReportFlagErrors(t *testing.T) {
+	srv, urls := fakeServer(t, http.StatusOK, "application/json", `{}`)
+	for _, args := range [][]string{
+		{"--group-by", "date,count"},
+		{"--order-by", "-nope"},
+		{"--clients", "1,x"},
+		{"--device-types", "phone"},
+		{"--categories", "null 2147483648"},
+		{"--valid", "yes"},
+		{"--start-date", "2026-11-31"},
+		{"--granularity", "minute"},
+		{"--date-range", "3d"},
+		{"--compare", "last_week"},
+		{"--fill", "null"},
+		{"--limit", "ten"},
+	} {
+		_, _, err := runCLI(t, append([]string{"report", "--url", srv.URL}, args...)...)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("report %s: %v, want a usage error naming the flag", strings.Join(args, " "), err)
+		}
+	}
+	if len(urls) != 0 {
+		t.Errorf("%d requests sent, want none", len(urls))
+	}
+}

@@ -21,9 +21,9 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/api"
-	"github.com/tallyhq/tally/discard"
 	"github.com/tallyhq/tally/mongo"
 	"github.com/tallyhq/tally/sqlite"
+	"github.com/tallyhq/tally/tools/discard"
 	"github.com/tallyhq/tally/web"
 )
 

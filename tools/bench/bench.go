@@ -15,7 +15,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
+	"github.com/tallyhq/tally/tools/proc"
 )
 
 // Config is one benchmark run.
@@ -163,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 }
 
 func runCeiling(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (Ingest, int64, error) {
-	srv, err := StartServer(ctx, cfg.Binary, "discard:", "", filepath.Join(dir, "discard.log"))
+	srv, err := proc.Start(ctx, cfg.Binary, "discard:", "", filepath.Join(dir, "discard.log"))
 	if err != nil {
 		return Ingest{}, 0, err
 	}
@@ -182,7 +183,7 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 	}
 
 	dbPath := filepath.Join(sdir, "tally.db")
-	srv, err := StartServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve.log"))
+	srv, err := proc.Start(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve.log"))
 	if err != nil {
 		return sr, err
 	}
@@ -215,10 +216,10 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 	srv.Kill()
 	srv = nil
 	t0 := time.Now()
-	if srv, err = StartServer(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve-restarted.log")); err != nil {
+	if srv, err = proc.Start(ctx, cfg.Binary, "sqlite:"+dbPath, cfg.Sync, filepath.Join(sdir, "serve-restarted.log")); err != nil {
 		return sr, fmt.Errorf("restart: %w", err)
 	}
-	if err := srv.WaitReady(ctx, startTimeout); err != nil {
+	if err := srv.WaitReady(ctx, proc.StartTimeout); err != nil {
 		return sr, fmt.Errorf("restart: %w", err)
 	}
 	sr.Restart = time.Since(t0)
@@ -241,7 +242,7 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 // measureEmpty is the bulk measurement on an empty store of its own, in
 // dir: what the same events cost before the store holds anything.
 func measureEmpty(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (in Ingest, err error) {
-	srv, err := StartServer(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "empty.db"), cfg.Sync, filepath.Join(dir, "serve-empty.log"))
+	srv, err := proc.Start(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "empty.db"), cfg.Sync, filepath.Join(dir, "serve-empty.log"))
 	if err != nil {
 		return in, err
 	}

@@ -1,4 +1,6 @@
-package bench
+// Package proc runs `tally serve` as a child process, for the tools that
+// measure or crash a real server (bench, load, crashtest).
+package proc
 
 import (
 	"bufio"
@@ -17,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tallyhq/tally/client"
 )
 
 // Server is a `tally serve` child process.
@@ -32,18 +36,22 @@ type Server struct {
 	sampled    sync.WaitGroup
 }
 
+// StartTimeout bounds how long Start waits for a server to listen: a
+// failure guard, as Open replays and loads for a while at tens of millions
+// of events.
+const StartTimeout = 10 * time.Minute
+
 const (
-	startTimeout = 10 * time.Minute // a failure guard: Open replays and loads for a while at tens of millions of events
-	stopTimeout  = 30 * time.Second
-	sampleEvery  = 250 * time.Millisecond
-	readyPoll    = 5 * time.Millisecond
+	stopTimeout = 30 * time.Second
+	sampleEvery = 250 * time.Millisecond
+	readyPoll   = 5 * time.Millisecond
 )
 
-// StartServer runs binary as `serve` on a free loopback port over store,
+// Start runs binary as `serve` on a free loopback port over store,
 // logging to logPath, and returns once it listens. The port comes from the
 // server's own "listening" log line, so serve needs no flag for it. The
 // caller must Stop it.
-func StartServer(ctx context.Context, binary, store, sync, logPath string) (*Server, error) {
+func Start(ctx context.Context, binary, store, sync, logPath string) (*Server, error) {
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--store", store, "--log-format", "json"}
 	if sync != "" {
 		args = append(args, "--sync", sync)
@@ -87,7 +95,7 @@ func StartServer(ctx context.Context, binary, store, sync, logPath string) (*Ser
 		close(s.done)
 	}()
 
-	timer := time.NewTimer(startTimeout)
+	timer := time.NewTimer(StartTimeout)
 	defer timer.Stop()
 	select {
 	case a := <-addr:
@@ -99,7 +107,7 @@ func StartServer(ctx context.Context, binary, store, sync, logPath string) (*Ser
 		return nil, fmt.Errorf("server exited before listening (%w): %s", s.err, logTail(logPath))
 	case <-timer.C:
 		s.Kill()
-		return nil, fmt.Errorf("server did not listen within %v: %s", startTimeout, logTail(logPath))
+		return nil, fmt.Errorf("server did not listen within %v: %s", StartTimeout, logTail(logPath))
 	case <-ctx.Done():
 		s.Kill()
 		return nil, ctx.Err()
@@ -126,7 +134,7 @@ func (s *Server) sample() {
 }
 
 func (s *Server) notePeak() {
-	st, err := ReadProcStatus(s.cmd.Process.Pid)
+	st, err := ReadStatus(s.cmd.Process.Pid)
 	if err != nil {
 		return
 	}
@@ -179,22 +187,17 @@ func (s *Server) Kill() {
 
 // WaitReady polls GET /readyz until it answers 200, for at most timeout.
 func (s *Server) WaitReady(ctx context.Context, timeout time.Duration) error {
-	client := newClient(1)
-	defer client.CloseIdleConnections()
+	hc := &http.Client{Timeout: timeout}
+	defer hc.CloseIdleConnections()
+	c, err := client.New(s.URL, client.WithHTTPClient(hc))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if c.Ready(ctx) == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -209,9 +212,9 @@ func (s *Server) WaitReady(ctx context.Context, timeout time.Duration) error {
 // LogTail returns the last lines of the server's log, for error messages.
 func (s *Server) LogTail() string { return logTail(s.log) }
 
-// ReadProcStatus reads the kB fields of /proc/PID/status (VmRSS, VmHWM,
+// ReadStatus reads the kB fields of /proc/PID/status (VmRSS, VmHWM,
 // RssAnon…), in bytes.
-func ReadProcStatus(pid int) (map[string]int64, error) {
+func ReadStatus(pid int) (map[string]int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return nil, err

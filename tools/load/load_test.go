@@ -8,20 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/bench"
-	"github.com/tallyhq/tally/crashtest"
-	"github.com/tallyhq/tally/load"
+	"github.com/tallyhq/tally/internal/testbin"
+	"github.com/tallyhq/tally/tools/load"
+	"github.com/tallyhq/tally/tools/proc"
 )
-
-// buildTally returns the tally command, built once per test process.
-func buildTally(t *testing.T) string {
-	t.Helper()
-	bin, err := crashtest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
 
 func shortConfig(t *testing.T) load.Config {
 	t.Helper()
@@ -88,7 +78,7 @@ func mustPass(t *testing.T, cfg load.Config) *load.Result {
 // once on a server the run starts, then twice against a running server,
 // whose count the second run must carry over from the first.
 func TestRun(t *testing.T) {
-	bin := buildTally(t)
+	bin := testbin.Build(t)
 	t.Run("started", func(t *testing.T) {
 		cfg := shortConfig(t)
 		cfg.Binary = bin
@@ -98,7 +88,7 @@ func TestRun(t *testing.T) {
 		}
 	})
 	t.Run("running", func(t *testing.T) {
-		srv, err := bench.StartServer(t.Context(), bin, "sqlite:"+filepath.Join(t.TempDir(), "tally.db"), "", filepath.Join(t.TempDir(), "serve.log"))
+		srv, err := proc.Start(t.Context(), bin, "sqlite:"+filepath.Join(t.TempDir(), "tally.db"), "", filepath.Join(t.TempDir(), "serve.log"))
 		if err != nil {
 			t.Fatal(err)
 		}

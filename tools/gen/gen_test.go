@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 var now = time.Date(2026, 11, 3, 15, 4, 5, 0, time.FixedZone("CET", 3600))

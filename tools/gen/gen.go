@@ -1,6 +1,5 @@
 // Package gen generates reproducible synthetic events, shaped like the
-// traffic the old event-report service was load tested with, and writes
-// events in the API's JSON wire form.
+// traffic the old event-report service was load tested with.
 package gen
 
 import (

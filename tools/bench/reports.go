@@ -3,12 +3,9 @@ package bench
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	_ "modernc.org/sqlite" // the naive baseline reads the store's file directly
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/client"
 )
 
 // Query is one of the standard reports, in the terms of GET /report.
@@ -118,52 +116,21 @@ func (q *Query) bounds(loc *time.Location) (from, to time.Time) {
 // GROUP BY in SQLite (no time zones) cannot answer.
 func (q *Query) zoned() bool { return q.TZ != "" || q.Granularity != "" }
 
-// dateColumn is the name of the date dimension in a report's rows.
-func (q *Query) dateColumn() string {
-	if q.Granularity == "" {
-		return "day"
+// Client returns q as the client's query of GET /report.
+func (q *Query) Client() client.Query {
+	cq := client.Query{Clients: q.Clients, Valid: q.Valid, StartDate: q.From, EndDate: q.To,
+		TZ: q.TZ, Offset: q.Offset, Limit: q.Limit}
+	for _, g := range q.GroupBy {
+		c, _ := tally.ParseColumn(g)
+		cq.GroupBy = append(cq.GroupBy, c)
 	}
-	return q.Granularity
-}
-
-// Params returns the query string of GET /report.
-func (q *Query) Params() url.Values {
-	v := url.Values{}
-	if len(q.GroupBy) > 0 {
-		v.Set("group_by", strings.Join(q.GroupBy, " "))
+	for _, o := range q.OrderBy {
+		name, desc := strings.CutPrefix(o, "-")
+		c, _ := tally.ParseColumn(name)
+		cq.OrderBy = append(cq.OrderBy, tally.Order{Column: c, Desc: desc})
 	}
-	if len(q.OrderBy) > 0 {
-		v.Set("order_by", strings.Join(q.OrderBy, " "))
-	}
-	if !q.From.IsZero() {
-		v.Set("start_date", q.From.Format(time.DateOnly))
-	}
-	if !q.To.IsZero() {
-		v.Set("end_date", q.To.Format(time.DateOnly))
-	}
-	if len(q.Clients) > 0 {
-		cs := make([]string, len(q.Clients))
-		for i, c := range q.Clients {
-			cs[i] = strconv.Itoa(int(c))
-		}
-		v.Set("clients", strings.Join(cs, " "))
-	}
-	if q.Valid != nil {
-		v.Set("valid", strconv.FormatBool(*q.Valid))
-	}
-	if q.Offset != 0 {
-		v.Set("offset", strconv.Itoa(q.Offset))
-	}
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Granularity != "" {
-		v.Set("granularity", q.Granularity)
-	}
-	if q.TZ != "" {
-		v.Set("tz", q.TZ)
-	}
-	return v
+	cq.Granularity, _ = tally.ParseGranularity(q.Granularity)
+	return cq
 }
 
 func (q *Query) groups() []string {
@@ -215,36 +182,21 @@ func (a answer) same(b answer) (bool, string) {
 // rollup is being built): asking again later gets the answer.
 var errBusy = errors.New("refused for now")
 
-// getReport runs q once over HTTP and returns its latency (request sent to
-// body read) and the body. A 503 or 422 wraps errBusy.
-func getReport(ctx context.Context, client *http.Client, base string, q *Query) (time.Duration, []byte, error) {
-	u := base + "/report"
-	if p := q.Params().Encode(); p != "" {
-		u += "?" + p
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Accept", "application/json")
+// getReport runs q once and returns its latency (request sent to answer
+// decoded) and the answer. A 503 or 422 wraps errBusy.
+func getReport(ctx context.Context, c *client.Client, q *Query) (time.Duration, *client.Report, error) {
+	cq := q.Client()
 	t0 := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("GET /report: %w", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	rep, err := c.Report(ctx, &cq)
 	elapsed := time.Since(t0)
-	if err != nil {
-		return 0, nil, fmt.Errorf("GET /report: %w", err)
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce) && (ce.Status == http.StatusServiceUnavailable || ce.Status == http.StatusUnprocessableEntity):
+		return 0, nil, fmt.Errorf("%s: %w: %w", q.Name, err, errBusy)
+	case err != nil:
+		return 0, nil, fmt.Errorf("%s: %w", q.Name, err)
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return elapsed, body, nil
-	case http.StatusServiceUnavailable, http.StatusUnprocessableEntity:
-		return 0, nil, fmt.Errorf("GET %s: %s: %s: %w", u, resp.Status, short(body), errBusy)
-	}
-	return 0, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, short(body))
+	return elapsed, rep, nil
 }
 
 // firstAnswerTimeout bounds how long the first answer of a report may take,
@@ -256,12 +208,12 @@ const firstAnswerTimeout = 10 * time.Minute
 // first report of a zone or hour shape builds its sub-day rollup with a
 // scan of every event; past the server's --scan-timeout (30 s) it answers
 // 503 while the build goes on, so a refused request is asked again.
-func firstReport(ctx context.Context, client *http.Client, base string, q *Query) (time.Duration, []byte, int, error) {
+func firstReport(ctx context.Context, c *client.Client, q *Query) (time.Duration, *client.Report, int, error) {
 	t0 := time.Now()
 	for refused := 0; ; refused++ {
-		_, body, err := getReport(ctx, client, base, q)
+		_, rep, err := getReport(ctx, c, q)
 		if !errors.Is(err, errBusy) || time.Since(t0) > firstAnswerTimeout {
-			return time.Since(t0), body, refused, err
+			return time.Since(t0), rep, refused, err
 		}
 		select {
 		case <-ctx.Done():
@@ -271,42 +223,24 @@ func firstReport(ctx context.Context, client *http.Client, base string, q *Query
 	}
 }
 
-// parseReport reads a JSON report body into an answer.
-func parseReport(q *Query, body []byte) (answer, error) {
-	var r struct {
-		Pagination struct {
-			TotalCount int `json:"total_count"`
-		} `json:"pagination"`
-		Rows []map[string]json.RawMessage `json:"rows"`
+// answerOf is a report's page as the comparison with the raw scan reads
+// it.
+func answerOf(q *Query, rep *client.Report) answer {
+	cq := q.Client()
+	groups := cq.GroupBy
+	if len(groups) == 0 {
+		groups = tally.Dimensions
 	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return answer{}, fmt.Errorf("decoding the report: %w", err)
+	a := answer{Total: rep.TotalCount, Rows: make([]answerRow, len(rep.Rows))}
+	key := make([]string, len(groups))
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		for j, g := range groups {
+			key[j] = r.Value(g)
+		}
+		a.Rows[i] = answerRow{Key: strings.Join(key, "|"), Count: r.Count, Sum: r.Sum}
 	}
-	a := answer{Total: r.Pagination.TotalCount, Rows: make([]answerRow, len(r.Rows))}
-	for i, row := range r.Rows {
-		var key []string
-		for _, g := range q.groups() {
-			name := g
-			if g == "date" {
-				name = q.dateColumn()
-			}
-			v, ok := row[name]
-			if !ok {
-				return answer{}, fmt.Errorf("row %d has no %q", i, name)
-			}
-			key = append(key, strings.Trim(string(v), `"`))
-		}
-		a.Rows[i].Key = strings.Join(key, "|")
-		if err := json.Unmarshal(row["count"], &a.Rows[i].Count); err != nil {
-			return answer{}, fmt.Errorf("row %d: count: %w", i, err)
-		}
-		sum, err := tally.ParseDecimal(row["sum"])
-		if err != nil {
-			return answer{}, fmt.Errorf("row %d: sum %s: %w", i, row["sum"], err)
-		}
-		a.Rows[i].Sum = sum
-	}
-	return a, nil
+	return a
 }
 
 // openRaw opens the store's SQLite file read-only, beside the running server
@@ -501,8 +435,11 @@ func (r ReportResult) Speedup() float64 {
 // after at least one, once they have taken baselineTime: at 10M events one
 // takes minutes.
 func measureReports(ctx context.Context, base, dbPath string, queries []Query, runs, baselineRuns int, baselineTime time.Duration) ([]ReportResult, error) {
-	client := newClient(1)
-	defer client.CloseIdleConnections()
+	c, closeIdle, err := newClient(base, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIdle()
 	db, err := openRaw(dbPath)
 	if err != nil {
 		return nil, err
@@ -515,17 +452,14 @@ func measureReports(ctx context.Context, base, dbPath string, queries []Query, r
 		// out of the percentiles what only the first report of a shape
 		// pays (building the projection or sub-day rollup it is answered
 		// from).
-		first, body, refused, err := firstReport(ctx, client, base, &q)
+		first, rep, refused, err := firstReport(ctx, c, &q)
 		if err != nil {
 			return nil, err
 		}
-		got, err := parseReport(&q, body)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", q.Name, err)
-		}
+		got := answerOf(&q, rep)
 		var timings []time.Duration
 		for range runs {
-			d, _, err := getReport(ctx, client, base, &q)
+			d, _, err := getReport(ctx, c, &q)
 			if err != nil {
 				return nil, err
 			}

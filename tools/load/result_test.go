@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tallyhq/tally/bench"
-	"github.com/tallyhq/tally/load"
+	"github.com/tallyhq/tally/tools/bench"
+	"github.com/tallyhq/tally/tools/load"
 )
 
 const mib = 1 << 20

@@ -1,21 +1,18 @@
 package load
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/gen"
 )
 
 // errKey names a failure: the operation and the status answered, or
@@ -28,7 +25,7 @@ type errKey struct {
 // Statuses that are not HTTP codes.
 const (
 	statusTimeout  = "timeout"
-	statusNoAnswer = "no answer"
+	statusNoAnswer = "no answer"   // or one that could not be read
 	statusPartial  = "200 partial" // a bulk create that did not accept every event
 	statusBadBody  = "200 bad body"
 )
@@ -36,20 +33,15 @@ const (
 // worker is one keep-alive client. Everything but the two counters belongs
 // to its goroutine until run returns.
 type worker struct {
-	client   *http.Client
-	base     string
-	apiKey   string
-	mix      Mix
-	bulk     int
-	queries  []Query
-	pools    *pools
-	rng      *rand.Rand
-	gen      *gen.Generator
-	span     int64 // milliseconds of the generated days
-	body     []byte
-	answer   bytes.Buffer
-	lastType string // the answer's Content-Type
-	ids      []tally.ID
+	client  *client.Client
+	mix     Mix
+	bulk    int
+	queries []Query
+	pools   *pools
+	rng     *rand.Rand
+	gen     *gen.Generator
+	span    int64 // milliseconds of the generated days
+	batch   []tally.Event
 
 	requests, failed atomic.Int64 // read by the progress lines while running
 
@@ -63,7 +55,7 @@ type worker struct {
 	uncertainCreates, uncertainDeletes int64 // writes that got no clear answer
 }
 
-func newWorker(cfg Config, i int, client *http.Client, base string, queries []Query, p *pools) (*worker, error) {
+func newWorker(cfg Config, i int, c *client.Client, queries []Query, p *pools) (*worker, error) {
 	// One generator per worker, its own seed high in the word so that the
 	// workers' ids never overlap; PerDay is beyond any run's reach because
 	// the timestamps are drawn separately, over all the days.
@@ -72,7 +64,7 @@ func newWorker(cfg Config, i int, client *http.Client, base string, queries []Qu
 		return nil, err
 	}
 	return &worker{
-		client: client, base: base, apiKey: cfg.APIKey, mix: cfg.Mix, bulk: cfg.BulkSize,
+		client: c, mix: cfg.Mix, bulk: cfg.BulkSize,
 		queries: queries, pools: p, gen: g,
 		rng:  rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i))),
 		span: int64(cfg.Days) * int64(24*time.Hour/time.Millisecond),
@@ -123,50 +115,33 @@ func (w *worker) next() tally.Event {
 
 func (w *worker) create(ctx context.Context) {
 	e := w.next()
-	w.body = gen.AppendJSON(w.body[:0], &e)
-	status, d, err := w.send(ctx, http.MethodPost, "/event", w.body, "application/json")
-	if status != http.StatusCreated {
-		if w.fail(OpCreate, status, err) {
+	w.requests.Add(1)
+	t0 := time.Now()
+	_, err := w.client.CreateEvent(ctx, &e)
+	if err != nil {
+		if w.fail(OpCreate, err) {
 			w.uncertainCreates++
 		}
 		return
 	}
-	w.ok(OpCreate, d)
+	w.ok(OpCreate, time.Since(t0))
 	w.createdSingle++
 	w.pools.add(e.ID, w.rng)
 }
 
-// bulkAnswer is the body of a 200 from POST /events.
-type bulkAnswer struct {
-	Accepted   int               `json:"accepted"`
-	Duplicates int               `json:"duplicates"`
-	Rejected   []json.RawMessage `json:"rejected"`
-}
-
 func (w *worker) bulkCreate(ctx context.Context) {
-	w.body = append(w.body[:0], '[')
-	w.ids = w.ids[:0]
-	for i := range w.bulk {
-		if i > 0 {
-			w.body = append(w.body, ',')
-		}
-		e := w.next()
-		w.body = gen.AppendJSON(w.body, &e)
-		w.ids = append(w.ids, e.ID)
+	w.batch = w.batch[:0]
+	for range w.bulk {
+		w.batch = append(w.batch, w.next())
 	}
-	w.body = append(w.body, ']')
-	status, d, err := w.send(ctx, http.MethodPost, "/events", w.body, "application/json")
-	if status != http.StatusOK {
-		if w.fail(OpBulk, status, err) {
+	w.requests.Add(1)
+	t0 := time.Now()
+	a, err := w.client.CreateEvents(ctx, w.batch)
+	d := time.Since(t0)
+	if err != nil {
+		if w.fail(OpBulk, err) {
 			w.uncertainCreates += int64(w.bulk)
 		}
-		return
-	}
-	var a bulkAnswer
-	if err := json.Unmarshal(w.answer.Bytes(), &a); err != nil {
-		// The events may or may not be in.
-		w.uncertainCreates += int64(w.bulk)
-		w.failAs(OpBulk, statusBadBody)
 		return
 	}
 	w.createdBulk += int64(a.Accepted)
@@ -177,101 +152,63 @@ func (w *worker) bulkCreate(ctx context.Context) {
 		return
 	}
 	w.ok(OpBulk, d)
-	for _, id := range w.ids {
-		w.pools.add(id, w.rng)
+	for i := range w.batch {
+		w.pools.add(w.batch[i].ID, w.rng)
 	}
 }
 
 func (w *worker) delete(ctx context.Context, id tally.ID) {
-	status, d, err := w.send(ctx, http.MethodDelete, "/event/"+id.String(), nil, "")
-	if status != http.StatusNoContent {
-		if w.fail(OpDelete, status, err) {
+	w.requests.Add(1)
+	t0 := time.Now()
+	if err := w.client.DeleteEvent(ctx, id); err != nil {
+		if w.fail(OpDelete, err) {
 			w.uncertainDeletes++
 		}
 		return
 	}
-	w.ok(OpDelete, d)
+	w.ok(OpDelete, time.Since(t0))
 	w.deleted++
 }
 
 func (w *worker) get(ctx context.Context, id tally.ID) {
-	status, d, err := w.send(ctx, http.MethodGet, "/event/"+id.String(), nil, "")
-	if status != http.StatusOK {
-		w.fail(OpGet, status, err)
+	w.requests.Add(1)
+	t0 := time.Now()
+	got, err := w.client.GetEvent(ctx, id)
+	if err != nil {
+		w.fail(OpGet, err)
 		return
 	}
-	var got struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(w.answer.Bytes(), &got) != nil || got.ID != id.String() {
+	if got.ID != id {
 		w.failAs(OpGet, statusBadBody)
 		return
 	}
-	w.ok(OpGet, d)
+	w.ok(OpGet, time.Since(t0))
 }
 
+// report asks query i; the latency runs from sending to the answer's
+// last byte (decoded, for JSON).
 func (w *worker) report(ctx context.Context, i int) {
 	q := &w.queries[i]
-	path := "/report?" + q.Params.Encode()
-	status, d, err := w.send(ctx, http.MethodGet, path, nil, "")
 	w.qn[i]++
-	if status != http.StatusOK {
-		w.fail(OpReport, status, err)
-		return
-	}
-	want := "application/json"
+	w.requests.Add(1)
+	t0 := time.Now()
+	var err error
 	if q.CSV {
-		want = "text/csv"
+		var body io.ReadCloser
+		if body, err = w.client.ReportCSV(ctx, &q.Query); err == nil {
+			_, err = io.Copy(io.Discard, body)
+			body.Close()
+		}
+	} else {
+		_, err = w.client.Report(ctx, &q.Query)
 	}
-	if ct := w.lastType; !strings.HasPrefix(ct, want) {
-		w.failAs(OpReport, statusBadBody)
+	d := time.Since(t0)
+	if err != nil {
+		w.fail(OpReport, err)
 		return
 	}
 	w.ok(OpReport, d)
 	w.qlat[i] = append(w.qlat[i], d)
-}
-
-// send makes one request and reads the whole answer into w.answer. Its
-// status is 0 when there was no answer, err says why. The latency runs from
-// sending to the answer's last byte.
-func (w *worker) send(ctx context.Context, method, path string, body []byte, contentType string) (int, time.Duration, error) {
-	w.requests.Add(1)
-	w.answer.Reset()
-	w.lastType = ""
-	var rd *bytes.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := newRequest(ctx, method, w.base+path, rd)
-	if err != nil {
-		return 0, 0, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if w.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+w.apiKey)
-	}
-	t0 := time.Now()
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	_, err = w.answer.ReadFrom(resp.Body)
-	resp.Body.Close()
-	d := time.Since(t0)
-	if err != nil {
-		return 0, 0, fmt.Errorf("reading the answer: %w", err)
-	}
-	w.lastType = resp.Header.Get("Content-Type")
-	return resp.StatusCode, d, nil
-}
-
-func newRequest(ctx context.Context, method, url string, body *bytes.Reader) (*http.Request, error) {
-	if body == nil {
-		return http.NewRequestWithContext(ctx, method, url, http.NoBody)
-	}
-	return http.NewRequestWithContext(ctx, method, url, body)
 }
 
 func (w *worker) ok(op Op, d time.Duration) {
@@ -282,13 +219,14 @@ func (w *worker) ok(op Op, d time.Duration) {
 // fail counts a request that did not get its expected status, and reports
 // whether a write it made may nevertheless have happened: no answer, or a
 // 5xx, which may come after the store took the write.
-func (w *worker) fail(op Op, status int, err error) (uncertain bool) {
-	if status == 0 {
+func (w *worker) fail(op Op, err error) (uncertain bool) {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
 		w.failAs(op, classify(err))
 		return true
 	}
-	w.failAs(op, strconv.Itoa(status))
-	return status >= 500
+	w.failAs(op, strconv.Itoa(ce.Status))
+	return ce.Status >= 500
 }
 
 func (w *worker) failAs(op Op, status string) {

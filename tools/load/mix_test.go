@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tallyhq/tally/load"
+	"github.com/tallyhq/tally/tools/load"
 )
 
 // TestPick checks that Pick gives each operation exactly as many of the

@@ -7,14 +7,11 @@
 package crashtest
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -24,12 +21,14 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/bench"
-	"github.com/tallyhq/tally/gen"
+	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/gen"
+	"github.com/tallyhq/tally/tools/proc"
 )
 
 // Options describe one crash test.
 type Options struct {
+	Binary string // the tally command (see internal/testbin)
 	Store  string // the --store setting
 	Cycles int    // kills; at least 10 for the contract's check
 	// Sync returns the --sync mode for a cycle ("" for the default).
@@ -48,45 +47,6 @@ type Options struct {
 // Result counts what the run checked.
 type Result struct {
 	Acked, Deleted, InDoubt, Drifted int
-}
-
-// Binary builds the real tally binary once per test process, from the
-// module that holds the calling package.
-var Binary = sync.OnceValues(func() (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "tally-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "tally")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// moduleRoot walks up from the working directory (the package directory
-// under go test) to the directory holding cmd/tally.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "cmd", "tally", "main.go")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cmd/tally not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // ledger records what the server acknowledged, and what it may or may not
@@ -120,7 +80,13 @@ func (l *ledger) ack(ids ...tally.ID) {
 // drive sends single creates, bulk creates and deletes from several workers
 // until stop is closed.
 func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed uint64, batch int) {
-	client := &http.Client{Timeout: 10 * time.Second}
+	// No resends: a batch whose answer never came is in doubt, which is
+	// what the ledger is to record.
+	c, err := client.New(base, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}), client.WithRetries(0, 0))
+	if err != nil {
+		panic(err) // the URL of a server the test started
+	}
+	ctx := context.Background()
 	var genMu sync.Mutex
 	next := func(n int) []tally.Event {
 		genMu.Lock()
@@ -144,41 +110,28 @@ func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed 
 				switch r := rng.IntN(10); {
 				case r < 6: // one event
 					e := next(1)
-					body := gen.AppendJSON(nil, &e[0])
-					resp, err := client.Post(base+"/event", "application/json", bytes.NewReader(body))
-					if err != nil {
+					_, err := c.CreateEvent(ctx, &e[0])
+					if noAnswer(err) {
 						l.mark(l.inDoubt, e[0].ID)
 						return // the server is gone
 					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusCreated {
+					if err == nil {
 						l.ack(e[0].ID)
 					}
 				case r < 8: // a batch
 					es := next(batch)
-					body := []byte{'['}
 					ids := make([]tally.ID, len(es))
 					for i := range es {
-						if i > 0 {
-							body = append(body, ',')
-						}
-						body = gen.AppendJSON(body, &es[i])
 						ids[i] = es[i].ID
 					}
-					body = append(body, ']')
-					resp, err := client.Post(base+"/events", "application/json", bytes.NewReader(body))
-					if err != nil {
+					res, err := c.CreateEvents(ctx, es)
+					switch {
+					case noAnswer(err):
 						l.mark(l.inDoubt, ids...)
 						return
-					}
-					var res struct{ Accepted int }
-					err = json.NewDecoder(resp.Body).Decode(&res)
-					resp.Body.Close()
-					switch {
-					case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+					case status(err) == http.StatusNotFound || status(err) == http.StatusMethodNotAllowed:
 						// No bulk endpoint in this build: single events only.
-					case err == nil && resp.StatusCode == http.StatusOK && res.Accepted == len(ids):
+					case err == nil && res.Accepted == len(ids):
 						l.ack(ids...)
 					default:
 						l.mu.Lock()
@@ -200,14 +153,12 @@ func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed 
 					if !ok {
 						continue
 					}
-					req, _ := http.NewRequest(http.MethodDelete, base+"/event/"+id.String(), nil)
-					resp, err := client.Do(req)
-					if err != nil {
+					err := c.DeleteEvent(ctx, id)
+					if noAnswer(err) {
 						return
 					}
-					resp.Body.Close()
 					l.mu.Lock()
-					if resp.StatusCode == http.StatusNoContent {
+					if err == nil {
 						l.deleted[id] = true
 						delete(l.inDoubt, id)
 					}
@@ -218,6 +169,19 @@ func drive(base string, l *ledger, g *gen.Generator, stop <-chan struct{}, seed 
 	}
 	wg.Wait()
 }
+
+// status is the HTTP status of an answer that err stands for: 0 for
+// success and for no answer.
+func status(err error) int {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return ce.Status
+	}
+	return 0
+}
+
+// noAnswer reports whether err is a request that got no answer.
+func noAnswer(err error) bool { return err != nil && status(err) == 0 }
 
 // Run runs the crash test and returns what it checked.
 func Run(t *testing.T, o Options) Result {
@@ -238,18 +202,15 @@ func Run(t *testing.T, o Options) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := func(cycle int) *bench.Server {
+	bin := o.Binary
+	start := func(cycle int) *proc.Server {
 		t.Helper()
 		sync := ""
 		if o.Sync != nil {
 			sync = o.Sync(cycle)
 		}
 		logPath := filepath.Join(t.TempDir(), fmt.Sprintf("serve-%d.log", cycle))
-		s, err := bench.StartServer(t.Context(), bin, o.Store, sync, logPath)
+		s, err := proc.Start(t.Context(), bin, o.Store, sync, logPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +262,7 @@ func Run(t *testing.T, o Options) Result {
 // ones acknowledged: every event acknowledged since the last check (those
 // closest to the crash), every deleted one, and a sample of older ones; or
 // everything, when all is set.
-func checkLedger(t *testing.T, s *bench.Server, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
+func checkLedger(t *testing.T, s *proc.Server, l *ledger, cycle int, since int, all bool, rng *rand.Rand) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -316,6 +277,10 @@ func checkLedger(t *testing.T, s *bench.Server, l *ledger, cycle int, since int,
 			ids = append(ids, id)
 		}
 	}
+	c, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	var lost, back []string
 	var wg sync.WaitGroup
@@ -323,7 +288,11 @@ func checkLedger(t *testing.T, s *bench.Server, l *ledger, cycle int, since int,
 	for range 8 {
 		wg.Go(func() {
 			for id := range work {
-				code := getStatus(s.URL + "/event/" + id.String())
+				_, err := c.GetEvent(t.Context(), id)
+				code := status(err)
+				if err == nil {
+					code = http.StatusOK
+				}
 				mu.Lock()
 				switch {
 				case l.inDoubt[id]:
@@ -345,15 +314,6 @@ func checkLedger(t *testing.T, s *bench.Server, l *ledger, cycle int, since int,
 		t.Fatalf("after crash %d: %d acknowledged events lost %v; %d deleted events back %v\n%s",
 			cycle, len(lost), head(lost), len(back), head(back), s.LogTail())
 	}
-}
-
-func getStatus(url string) int {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func head(s []string) string {

@@ -3,15 +3,14 @@ package load
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 // Result is what a run saw.
@@ -248,31 +247,10 @@ func (r *Result) rssCheck() Check {
 }
 
 // totalCount is a default report's totals.count: every event in the store.
-func totalCount(ctx context.Context, client *http.Client, base, apiKey string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/report", http.NoBody)
+func totalCount(ctx context.Context, c *client.Client) (int64, error) {
+	rep, err := c.Report(ctx, &client.Query{})
 	if err != nil {
 		return 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("GET /report: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300)) // only for the message
-		return 0, fmt.Errorf("GET /report: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	var rep struct {
-		Totals *struct {
-			Count int64 `json:"count"`
-		} `json:"totals"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return 0, fmt.Errorf("GET /report: decoding: %w", err)
 	}
 	if rep.Totals == nil {
 		return 0, fmt.Errorf("GET /report: no totals in the answer")
@@ -315,7 +293,7 @@ func WriteTable(w io.Writer, r *Result) error {
 		for i, q := range r.Reports {
 			params := ""
 			if i < len(r.Queries) {
-				params = "`" + r.Queries[i].Params.Encode() + "`"
+				params = "`" + r.Queries[i].Params().Encode() + "`"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", q.Name, bench.Thousands(int64(q.Requests)),
 				ms(q.Latency.P50), ms(q.Latency.P99), ms(q.Max), params)

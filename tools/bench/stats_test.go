@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }

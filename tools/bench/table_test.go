@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/tools/bench"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

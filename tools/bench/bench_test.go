@@ -7,19 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallyhq/tally/bench"
-	"github.com/tallyhq/tally/crashtest"
+	"github.com/tallyhq/tally/internal/testbin"
+	"github.com/tallyhq/tally/tools/bench"
 )
-
-// buildTally returns the tally command, built once per test process.
-func buildTally(t *testing.T) string {
-	t.Helper()
-	bin, err := crashtest.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
 
 // TestRunTiny runs the whole harness on a tiny data set against the real
 // binary: servers start, restart after a kill -9 and stop, the load and the
@@ -28,7 +18,7 @@ func buildTally(t *testing.T) string {
 // agrees with the raw scan (Run fails otherwise). The figures themselves are not checked: machines are shared.
 func TestRunTiny(t *testing.T) {
 	cfg := bench.Config{
-		Binary:         buildTally(t),
+		Binary:         testbin.Build(t),
 		Sizes:          []int{2000},
 		Days:           90,
 		Seed:           7,

@@ -86,7 +86,8 @@ func TestStandardQueriesLocalDays(t *testing.T) {
 		if !ok {
 			continue
 		}
-		p := q.Params()
+		cq := q.Client()
+		p := cq.Values()
 		if got := [2]string{p.Get("start_date"), p.Get("end_date")}; got != w {
 			t.Errorf("%s: start_date, end_date = %v, want %v", q.Name, got, w)
 		}

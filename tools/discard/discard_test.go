@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/discard"
+	"github.com/tallyhq/tally/tools/discard"
 )
 
 func TestStore(t *testing.T) {

@@ -21,7 +21,8 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/bench"
+	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/tools/proc"
 )
 
 // Config is one load run.
@@ -149,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 				err = fmt.Errorf("load: %w", rerr)
 			}
 		}()
-		srv, err := bench.StartServer(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "tally.db"), "", filepath.Join(dir, "serve.log"))
+		srv, err := proc.Start(ctx, cfg.Binary, "sqlite:"+filepath.Join(dir, "tally.db"), "", filepath.Join(dir, "serve.log"))
 		if err != nil {
 			return nil, fmt.Errorf("load: starting the server: %w", err)
 		}
@@ -163,9 +164,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	res.URL, res.Pid = base, pid
 
-	client := newClient(cfg.Clients, cfg.Timeout)
-	defer client.CloseIdleConnections()
-	if res.CountBefore, err = totalCount(ctx, client, base, cfg.APIKey); err != nil {
+	c, closeIdle, err := newClient(base, cfg.APIKey, cfg.Clients, cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer closeIdle()
+	if res.CountBefore, err = totalCount(ctx, c); err != nil {
 		return nil, fmt.Errorf("load: the count before the run: %w", err)
 	}
 	res.LoadBefore = loadAverage()
@@ -178,7 +182,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	workers := make([]*worker, cfg.Clients)
 	pools := &pools{deletes: newPool(deletePoolCap), gets: newPool(getPoolCap)}
 	for i := range workers {
-		w, err := newWorker(cfg, i, client, base, res.Queries, pools)
+		w, err := newWorker(cfg, i, c, res.Queries, pools)
 		if err != nil {
 			stopSampling()
 			return nil, fmt.Errorf("load: %w", err)
@@ -219,20 +223,24 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	res.merge(workers)
-	res.CountAfter, res.CountErr = totalCount(ctx, client, base, cfg.APIKey)
+	res.CountAfter, res.CountErr = totalCount(ctx, c)
 	logf("done: %d requests in %v", res.Requests(), res.Elapsed.Round(time.Millisecond))
 	return res, nil
 }
 
-// newClient returns an HTTP client keeping a connection per concurrent
-// caller alive, with every request bounded by timeout.
-func newClient(conns int, timeout time.Duration) *http.Client {
+// newClient returns a client keeping a connection per concurrent caller
+// alive, with every request bounded by timeout. It never resends: the run
+// counts a write without an answer as one that may or may not have
+// happened.
+func newClient(base, apiKey string, conns int, timeout time.Duration) (*client.Client, func(), error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil // loopback only, whatever the environment says
 	t.MaxIdleConns = conns
 	t.MaxIdleConnsPerHost = conns
 	t.DisableCompression = true
-	return &http.Client{Transport: t, Timeout: timeout}
+	hc := &http.Client{Transport: t, Timeout: timeout}
+	c, err := client.New(base, client.WithHTTPClient(hc), client.WithAPIKey(apiKey), client.WithRetries(0, 0))
+	return c, hc.CloseIdleConnections, err
 }
 
 // sampler reads a process's resident set from /proc: now, once the warm-up
@@ -251,7 +259,7 @@ func (s *sampler) sample() int64 {
 	if s.pid <= 0 {
 		return 0
 	}
-	st, err := bench.ReadProcStatus(s.pid)
+	st, err := proc.ReadStatus(s.pid)
 	if err != nil {
 		return 0
 	}
