@@ -28,32 +28,62 @@ var ErrBadImage = errors.New("cube: bad image")
 
 // WriteImage writes every non-empty day cell to w. It holds the read lock
 // throughout: the caller makes sure no change is being added (the image
-// must be one committed state), and reports carry on meanwhile.
+// must be one committed state), and reports carry on meanwhile. Each day's
+// base and new cells are merged as they are written, not by d.merge, which
+// would allocate the whole cube again on every image.
 func (c *Cube) WriteImage(w io.Writer) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var buf []byte
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(c.order)))
 	for _, dn := range c.order {
-		d := c.days[dn]
-		d.mu.Lock()
-		d.merge() // base then holds exactly the live cells, sorted
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(dn))
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(d.base)))
-		for i := range d.base {
-			buf = appendCell(buf, &d.base[i])
-			if len(buf) >= 1<<16 {
-				if _, err := w.Write(buf); err != nil {
-					d.mu.Unlock()
-					return err
-				}
-				buf = buf[:0]
-			}
+		if err := c.days[dn].writeImage(w, dn, &buf); err != nil {
+			return err
 		}
-		d.mu.Unlock()
 	}
 	_, err := w.Write(buf)
 	return err
+}
+
+func (d *day) writeImage(w io.Writer, dn int32, buf *[]byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	added := make([]cell, 0, len(d.extra))
+	for k, a := range d.extra {
+		added = append(added, cell{k, a})
+	}
+	slices.SortFunc(added, func(a, b cell) int { return compareKeys(a.key, b.key) })
+	b := binary.LittleEndian.AppendUint32(*buf, uint32(dn))
+	b = binary.LittleEndian.AppendUint32(b, uint32(d.live))
+	i, j, n := 0, 0, 0
+	for i < len(d.base) || j < len(added) {
+		var next *cell
+		if j == len(added) || i < len(d.base) && compareKeys(d.base[i].key, added[j].key) < 0 {
+			next = &d.base[i]
+			i++
+		} else {
+			next = &added[j]
+			j++
+		}
+		if next.count == 0 {
+			continue
+		}
+		n++
+		b = appendCell(b, next)
+		if len(b) >= 1<<16 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	*buf = b
+	if n != d.live {
+		// The count was written first: an image that disagrees with it
+		// would be rejected at load, so fail now rather than then.
+		return fmt.Errorf("cube: day %d holds %d cells, counted %d", dn, n, d.live)
+	}
+	return nil
 }
 
 func appendCell(b []byte, c *cell) []byte {

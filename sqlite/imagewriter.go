@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // maybeImage writes a start-up image when enough has changed since the
@@ -52,6 +53,7 @@ func (w *writer) writeImage(done chan<- error) error {
 			groups[g] = b
 		}
 	}
+	start := time.Now()
 	if err := writeImage(tmp, h, w.days, groups, w.cube()); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
@@ -60,7 +62,7 @@ func (w *writer) writeImage(done chan<- error) error {
 	// From here on a delete of an event the image counts leaves a
 	// tombstone, whether or not the image is recorded in the end.
 	w.imageSeq, w.changes = h.rec.seq, 0
-	gen := w.imageGen
+	gen, paused := w.imageGen, time.Since(start)
 	go func() {
 		defer w.bg.Done()
 		defer w.imaging.Store(false)
@@ -72,6 +74,9 @@ func (w *writer) writeImage(done chan<- error) error {
 		}
 		if err != nil {
 			w.log.Warn("sqlite start-up image not saved", "err", err)
+		} else {
+			w.log.Debug("sqlite start-up image saved", "seq", h.rec.seq, "events", h.events, "writes_paused", paused,
+				"took", time.Since(start))
 		}
 		if done != nil {
 			done <- err

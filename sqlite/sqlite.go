@@ -347,7 +347,7 @@ func load(ctx context.Context, db *sql.DB, path string, k knobs, logger *slog.Lo
 		return c, f, st, nil
 	}
 
-	if m.image != nil || !errors.Is(why, os.ErrNotExist) {
+	if m.image != nil {
 		logger.Warn("sqlite start-up image not used, rebuilding", "reason", why.Error())
 	}
 	// The record no longer names an image that matches the file; deletes
