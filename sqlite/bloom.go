@@ -1,7 +1,9 @@
 package sqlite
 
 import (
-	"hash/maphash"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -59,33 +61,105 @@ func (f *bloom) has(h uint64) bool {
 	return true
 }
 
+// bytes returns the filter's bits, to persist them.
+func (f *bloom) bytes() []byte {
+	b := make([]byte, 0, len(f.words)*8)
+	for i := range f.words {
+		b = binary.LittleEndian.AppendUint64(b, f.words[i].Load())
+	}
+	return b
+}
+
+// or sets the bits of b, a filter of 2^logBits bits as bytes returned them.
+func (f *bloom) or(b []byte) error {
+	if len(b) != len(f.words)*8 {
+		return fmt.Errorf("a filter of %d bytes, want %d", len(b), len(f.words)*8)
+	}
+	for i := range f.words {
+		if w := binary.LittleEndian.Uint64(b[i*8:]); w != 0 {
+			f.words[i].Or(w)
+		}
+	}
+	return nil
+}
+
+// hashKey keys the hash of ids. The filters are persisted, so the hash
+// must be the same in every process (maphash's seeds are random and
+// cannot be stored); it must also be keyed, so that clients, who choose
+// ids, cannot aim them at one block and make every check probe SQL. The
+// key is random per file, made by the migration that added the filters.
+type hashKey [16]byte
+
+// hash is SipHash-2-4 of the 16-byte id: a keyed pseudorandom function
+// built for hash tables fed by untrusted input, in a few nanoseconds.
+func (k *hashKey) hash(id *tally.ID) uint64 {
+	le := binary.LittleEndian
+	k0, k1 := le.Uint64(k[:8]), le.Uint64(k[8:])
+	v0, v1, v2, v3 := k0^0x736f6d6570736575, k1^0x646f72616e646f6d, k0^0x6c7967656e657261, k1^0x7465646279746573
+	round := func() {
+		v0 += v1
+		v1 = bits.RotateLeft64(v1, 13) ^ v0
+		v0 = bits.RotateLeft64(v0, 32)
+		v2 += v3
+		v3 = bits.RotateLeft64(v3, 16) ^ v2
+		v0 += v3
+		v3 = bits.RotateLeft64(v3, 21) ^ v0
+		v2 += v1
+		v1 = bits.RotateLeft64(v1, 17) ^ v2
+		v2 = bits.RotateLeft64(v2, 32)
+	}
+	for _, m := range [3]uint64{le.Uint64(id[:8]), le.Uint64(id[8:]), 16 << 56} {
+		v3 ^= m
+		round()
+		round()
+		v0 ^= m
+	}
+	v2 ^= 0xff
+	round()
+	round()
+	round()
+	round()
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// check identifies the key without revealing it: persisted filters and
+// images carry it, so that bits made with another key are never trusted.
+func (k *hashKey) check() uint64 {
+	sum := sha256.Sum256(k[:])
+	return binary.LittleEndian.Uint64(sum[:])
+}
+
 // filters holds one Bloom filter per group of seqs (2^groupShift events),
 // over the ids stored with those seqs. A group spans several epochs: epochs
 // keep the SQL index's inserts local, while fewer, larger filters keep the
 // check of a new id (one cache miss per filter) cheap.
 type filters struct {
-	seed       maphash.Seed
-	groupShift uint // a seq's group is seq >> groupShift
-	epochShift uint // a seq's epoch is seq >> epochShift
-	logBits    uint // each filter has 2^logBits bits
+	key        hashKey
+	keyCheck   uint64 // key.check()
+	groupShift uint   // a seq's group is seq >> groupShift
+	epochShift uint   // a seq's epoch is seq >> epochShift
+	logBits    uint   // each filter has 2^logBits bits
 
 	mu     sync.Mutex               // serializes growth of groups
 	groups atomic.Pointer[[]*bloom] // by group number; nil where none yet
 }
 
-func newFilters(k knobs) *filters {
-	f := &filters{seed: maphash.MakeSeed(), groupShift: k.groupShift, epochShift: k.epochShift, logBits: k.filterLogBits}
+func newFilters(k knobs, key hashKey) *filters {
+	f := &filters{key: key, keyCheck: key.check(), groupShift: k.groupShift, epochShift: k.epochShift, logBits: k.filterLogBits}
 	f.groups.Store(new([]*bloom))
 	return f
 }
 
-func (f *filters) hash(id tally.ID) uint64 { return maphash.Bytes(f.seed, id[:]) }
+func (f *filters) hash(id tally.ID) uint64 { return f.key.hash(&id) }
 
 // epochsPerGroup is how many epochs one filter covers.
 func (f *filters) epochsPerGroup() int { return 1 << (f.groupShift - f.epochShift) }
 
 // add records that the id hashed to h is stored in group g.
-func (f *filters) add(h uint64, g int64) {
+func (f *filters) add(h uint64, g int64) { f.group(g).add(h) }
+
+// group returns group g's filter, made empty if there was none.
+func (f *filters) group(g int64) *bloom {
 	gs := *f.groups.Load()
 	if g >= int64(len(gs)) || gs[g] == nil {
 		f.mu.Lock()
@@ -102,7 +176,16 @@ func (f *filters) add(h uint64, g int64) {
 		f.groups.Store(&gs)
 		f.mu.Unlock()
 	}
-	gs[g].add(h)
+	return gs[g]
+}
+
+// get returns group g's filter, or nil.
+func (f *filters) get(g int64) *bloom {
+	gs := *f.groups.Load()
+	if g < 0 || g >= int64(len(gs)) {
+		return nil
+	}
+	return gs[g]
 }
 
 // maybe appends to dst the groups, newest first, that may hold the id

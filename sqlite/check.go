@@ -92,6 +92,9 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 			`DELETE FROM cells`,
 			`INSERT INTO cells (day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo) ` + recomputed,
 			`DELETE FROM snapshots`,
+			// The cube is replaced: no image taken before counts.
+			`DELETE FROM meta WHERE name = '` + metaImage + `'`,
+			`DELETE FROM tombstones`,
 		} {
 			if _, err := t.tx.ExecContext(t.ctx, q); err != nil {
 				return fmt.Errorf("sqlite: repair: %w", translate(err))
@@ -115,6 +118,7 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 		// Changes made earlier in this transaction are in the new cube.
 		t.replace, t.deltas = c, t.deltas[:0]
 		t.days, t.reset, t.backlog, t.events = days, true, 0, events
+		t.newImageGen = true
 		return nil
 	}}
 	if err := s.w.submit(r); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/tallyhq/tally"
 )
@@ -18,14 +19,46 @@ type Knobs struct {
 	FilterLogBits uint  // each filter has 2^FilterLogBits bits (at least 512)
 	BacklogMin    int64 // refresh once the backlog passes max(BacklogMin, events/4)
 	Chunk         int   // rows per INSERT, a power of two
+	ImageEvery    int64 // a start-up image after this many changes; 0: the default
 }
 
 // WithKnobs returns opts with the write path sized by k.
 func WithKnobs(opts Options, k Knobs) Options {
 	opts.knobs = knobs{epochShift: k.EpochShift, groupShift: k.GroupShift, filterLogBits: k.FilterLogBits,
-		backlogMin: k.BacklogMin, chunk: k.Chunk}
+		backlogMin: k.BacklogMin, chunk: k.Chunk, imageEvery: k.ImageEvery}
+	if k.ImageEvery == 0 {
+		opts.knobs.imageEvery = defaultKnobs().imageEvery
+	}
 	return opts
 }
+
+// SaveImage writes a start-up image of the committed state now and
+// returns once the file records it. An image being published (after an
+// Open that rebuilt) is waited for first.
+func (s *Store) SaveImage(ctx context.Context) error {
+	errBusy := errors.New("an image is being published")
+	for {
+		done := make(chan error, 1)
+		err := s.w.submit(&writeReq{ctx: ctx, kind: reqBetween, between: func() error {
+			if s.w.imaging.Load() {
+				return errBusy
+			}
+			return s.w.writeImage(done)
+		}})
+		switch {
+		case errors.Is(err, errBusy):
+			time.Sleep(time.Millisecond)
+			continue
+		case err != nil:
+			return err
+		}
+		return <-done
+	}
+}
+
+// Loaded says how Open got the store's memory: "image", or "rebuilt: "
+// and why the image was not used.
+func (s *Store) Loaded() string { return s.w.loaded }
 
 // FilterBytes is the memory of the store's Bloom filters.
 func (s *Store) FilterBytes() int { return s.w.filters.bytes() }

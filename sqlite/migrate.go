@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 
@@ -72,6 +73,56 @@ var migrations = []migration{
 		seq INTEGER NOT NULL
 	);`),
 	exactValues,
+	startupState,
+}
+
+// startupState (version 3) adds what lets Open skip rebuilding its memory
+// from every event (see image.go):
+//
+// meta holds the file's identity and the key of the id hash, both random,
+// and the record of the start-up image the file trusts (none until the
+// writer makes one).
+//
+// filters holds the Bloom filter of each complete group of 2^20 seqs: a
+// group's bits never change once its seqs are all given out. key_check
+// and crc tie the bits to the hash key and to themselves.
+//
+// tombstones holds the events deleted since the newest image was taken
+// whose seq is below that image's: the image counts them, the events
+// table no longer has them, so Open takes them out of the image. They are
+// pruned once a newer image is recorded.
+func startupState(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `
+		CREATE TABLE meta (
+			name  TEXT PRIMARY KEY,
+			value BLOB NOT NULL
+		) WITHOUT ROWID;
+		CREATE TABLE filters (
+			grp       INTEGER PRIMARY KEY,
+			key_check INTEGER NOT NULL,
+			crc       INTEGER NOT NULL,
+			bits      BLOB    NOT NULL
+		);
+		CREATE TABLE tombstones (
+			n            INTEGER PRIMARY KEY,
+			seq          INTEGER NOT NULL,
+			ts           INTEGER NOT NULL,
+			device_type  INTEGER NOT NULL,
+			category     INTEGER NOT NULL,
+			client       INTEGER NOT NULL,
+			client_group INTEGER NOT NULL,
+			valid        INTEGER NOT NULL,
+			value_lo     INTEGER NOT NULL,
+			value_hi     INTEGER NOT NULL
+		)`); err != nil {
+		return err
+	}
+	for _, name := range []string{metaHashKey, metaFileID} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES (?, ?)`, name, randomBytes(16)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // exactValues (version 2) stores values and sums as exact integers of
@@ -195,4 +246,12 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 		return fmt.Errorf("sqlite: migrate: commit: %w", translate(err))
 	}
 	return nil
+}
+
+// randomBytes returns n bytes from the system's random source, which
+// never fails on the systems Go supports.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
 }

@@ -65,7 +65,7 @@ func TestAgainstModel(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tally.db")
 	opts := sqlite.WithKnobs(sqlite.Options{Synchronous: "normal"},
-		sqlite.Knobs{EpochShift: 2, GroupShift: 6, FilterLogBits: 9, BacklogMin: 5, Chunk: 4})
+		sqlite.Knobs{EpochShift: 2, GroupShift: 6, FilterLogBits: 9, BacklogMin: 5, Chunk: 4, ImageEvery: 16})
 	s, err := sqlite.Open(ctx, path, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestAgainstModel(t *testing.T) {
 	if raceEnabled {
 		ops = 400
 	}
-	var fp int
+	var fp, fromImage, reopens int
 	for op := range ops {
 		switch r := rng.IntN(100); {
 		case r < 35:
@@ -207,6 +207,10 @@ func TestAgainstModel(t *testing.T) {
 			if s, err = sqlite.Open(ctx, path, opts); err != nil {
 				t.Fatal(err)
 			}
+			reopens++
+			if s.Loaded() == "image" {
+				fromImage++
+			}
 			checkModel(t, s, m, "after reopening")
 		default:
 			if _, err := s.Repair(ctx); err != nil {
@@ -221,6 +225,9 @@ func TestAgainstModel(t *testing.T) {
 	checkModel(t, s, m, "at the end")
 	if fp == 0 {
 		t.Error("no Bloom filter false positive was exercised")
+	}
+	if fromImage == 0 || fromImage == reopens {
+		t.Errorf("%d of %d reopens loaded a start-up image: want some, not all", fromImage, reopens)
 	}
 	t.Logf("%d events stored, %d lookups of missing ids through a filter false positive", len(m), fp)
 }

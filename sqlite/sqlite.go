@@ -8,9 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
-	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -165,14 +163,14 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	case opts.SubDayCells > 0:
 		k.slotBudget = opts.SubDayCells
 	}
-	c, f, st, err := load(ctx, wdb, k)
+	c, f, st, err := load(ctx, wdb, path, k, logger)
 	if err != nil {
 		wdb.Close()
 		return nil, err
 	}
 	s := &Store{lock: lock, log: logger, scans: tally.NewScanGate(opts.Scans)}
 	s.cube.Store(c)
-	s.w, err = newWriter(ctx, wdb, k, f, st)
+	s.w, err = newWriter(ctx, wdb, k, f, st, path, logger)
 	if err != nil {
 		wdb.Close()
 		return nil, err
@@ -228,7 +226,7 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 // matched against the clients' acknowledged writes. max(ts) would need a scan
 // of every event.
 func (s *Store) logOpened(ctx context.Context, logger *slog.Logger, path string, st state, took time.Duration) error {
-	args := []any{"path", path, "events", st.events, "replayed", st.backlog, "took", took.Round(time.Millisecond)}
+	args := []any{"path", path, "events", st.events, "replayed", st.replayed, "from", st.loaded, "took", took.Round(time.Millisecond)}
 	var (
 		id  []byte
 		ts  int64
@@ -250,153 +248,6 @@ func (s *Store) logOpened(ctx context.Context, logger *slog.Logger, path string,
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// load reads what the store keeps in memory: the cube (the cells, then the
-// events above their day's snapshot), the Bloom filters of the ids, and the
-// writer's state.
-func load(ctx context.Context, db *sql.DB, k knobs) (*cube.Cube, *filters, state, error) {
-	st := state{days: make(map[int64]dayState)}
-	rows, err := db.QueryContext(ctx, `SELECT day, seq FROM snapshots`)
-	if err != nil {
-		return nil, nil, st, fmt.Errorf("sqlite: load snapshots: %w", translate(err))
-	}
-	var from, maxSnap int64 = math.MaxInt64, 0
-	for rows.Next() {
-		var day, seq int64
-		if err := rows.Scan(&day, &seq); err != nil {
-			rows.Close()
-			return nil, nil, st, fmt.Errorf("sqlite: load snapshots: %w", translate(err))
-		}
-		st.days[day] = dayState{snap: seq}
-		from, maxSnap = min(from, seq), max(maxSnap, seq)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, st, fmt.Errorf("sqlite: load snapshots: %w", translate(err))
-	}
-	if from == math.MaxInt64 {
-		from = 0
-	}
-
-	c, n, err := loadCube(ctx, db, k.slotBudget)
-	if err != nil {
-		return nil, nil, st, err
-	}
-	st.events = n
-	if err := replay(ctx, db, from, c, &st); err != nil {
-		return nil, nil, st, fmt.Errorf("sqlite: replay events: %w", err)
-	}
-
-	f := newFilters(k)
-	if err := loadFilters(ctx, db, f); err != nil {
-		return nil, nil, st, fmt.Errorf("sqlite: load ids: %w", err)
-	}
-	var last int64
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
-		return nil, nil, st, fmt.Errorf("sqlite: load: %w", translate(err))
-	}
-	// A seq at or below a snapshot's must never be given again, even when
-	// the event that had it is gone: it would count as part of that snapshot.
-	st.nextSeq = max(last, maxSnap) + 1
-	return c, f, st, nil
-}
-
-// replay adds to c the events with seq above from that their day's snapshot
-// does not hold, and counts them in st's backlogs.
-func replay(ctx context.Context, db *sql.DB, from int64, c *cube.Cube, st *state) error {
-	rows, err := db.QueryContext(ctx, `SELECT seq, ts, device_type, category, client, client_group, valid, value_lo, value_hi
-		FROM events WHERE seq > ?`, from)
-	if err != nil {
-		return translate(err)
-	}
-	defer rows.Close()
-	var (
-		e                    tally.Event
-		seq, ts, device, cat int64
-		v                    storedValue
-	)
-	for rows.Next() {
-		if err := rows.Scan(&seq, &ts, &device, &cat, &e.Client, &e.ClientGroup, &e.Valid, &v.lo, &v.hi); err != nil {
-			return translate(err)
-		}
-		setEvent(&e, ts, device, cat)
-		e.Value = v.decimal()
-		k := tally.KeyOf(&e, tally.SecondsPerDay)
-		ds := st.days[k.Bucket] // a day without a row (a damaged file) counts as snapshot 0
-		if seq <= ds.snap {
-			continue
-		}
-		ds.backlog++
-		st.days[k.Bucket] = ds
-		st.backlog++
-		st.events++
-		c.Add(k, 1, e.Value)
-	}
-	return translate(rows.Err())
-}
-
-// loadFilters adds every stored id to its group's filter, by a scan of the
-// id index alone.
-func loadFilters(ctx context.Context, db *sql.DB, f *filters) error {
-	rows, err := db.QueryContext(ctx, `SELECT epoch, id FROM events INDEXED BY events_epoch_id`)
-	if err != nil {
-		return translate(err)
-	}
-	defer rows.Close()
-	var (
-		epoch int64
-		id    sql.RawBytes
-	)
-	shift := f.groupShift - f.epochShift
-	for rows.Next() {
-		if err := rows.Scan(&epoch, &id); err != nil {
-			return translate(err)
-		}
-		f.add(maphash.Bytes(f.seed, id), epoch>>shift)
-	}
-	return translate(rows.Err())
-}
-
-// loadCube reads every cell into a new cube, in the table's key order, which
-// is the order the cube appends fastest, and returns how many events the
-// cells count.
-func loadCube(ctx context.Context, db querier, slotBudget int) (*cube.Cube, int64, error) {
-	c := cube.NewWithSlotBudget(slotBudget)
-	var n int64
-	err := scanCells(ctx, db, `SELECT day, device_type, category, client, client_group, valid, count, sum_hi, sum_lo FROM cells`,
-		func(k tally.CellKey, t tally.Totals) {
-			c.Add(k, t.Count, t.Sum)
-			n += t.Count
-		})
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: load cells: %w", err)
-	}
-	return c, n, nil
-}
-
-// scanCells runs a query whose rows are cells (day, device_type, category,
-// client, client_group, valid, count, sum_hi, sum_lo) and calls fn for each.
-func scanCells(ctx context.Context, db querier, query string, fn func(tally.CellKey, tally.Totals)) error {
-	rows, err := db.QueryContext(ctx, query)
-	if err != nil {
-		return translate(err)
-	}
-	defer rows.Close()
-	var (
-		k           tally.CellKey
-		device, cat int64
-		t           tally.Totals
-		sum         cellSum
-	)
-	for rows.Next() {
-		if err := rows.Scan(&k.Bucket, &device, &cat, &k.Client, &k.ClientGroup, &k.Valid, &t.Count, &sum.hi, &sum.lo); err != nil {
-			return translate(err)
-		}
-		t.Sum = sum.decimal()
-		k.DeviceType, k.Category = tally.DeviceType(device), tally.Category(cat)
-		fn(k, t)
-	}
-	return translate(rows.Err())
 }
 
 // Close waits for writes under way, then closes the file.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -26,14 +27,16 @@ type knobs struct {
 	backlogMin    int64 // refresh snapshots once the backlog passes max(backlogMin, events/4)
 	chunk         int   // rows per INSERT statement, a power of two
 	slotBudget    int   // cells of the cube's sub-day rollups (Options.SubDayCells, resolved)
+	imageEvery    int64 // write a start-up image after this many events created or deleted
 }
 
 // defaultKnobs: an epoch of 2^17 events keeps the id index's current
 // subtree at ~4 MB; a filter per 2^20 events at 16 bits an event (2 MiB)
 // keeps the filters to ~20 MB and ten cache misses per checked id at 10M
-// events.
+// events. An image every 2^18 changes bounds the replay at start to about
+// a second (~4 µs an event).
 func defaultKnobs() knobs {
-	return knobs{epochShift: 17, groupShift: 20, filterLogBits: 24, backlogMin: 1 << 20, chunk: 128}
+	return knobs{epochShift: 17, groupShift: 20, filterLogBits: 24, backlogMin: 1 << 20, chunk: 128, imageEvery: 1 << 18}
 }
 
 // writer owns the only connection that writes. Requests that wait when a
@@ -52,8 +55,17 @@ type writer struct {
 	observe  func(callers int, elapsed time.Duration) // may be nil
 	cube     func() *cube.Cube                        // the store's cube: the committed cells
 
-	mu     sync.RWMutex // guards closed against sends on a closed reqs
-	closed bool
+	mu       sync.RWMutex // guards closed against sends on a closed reqs, and stopping
+	closed   bool
+	stopping bool // Close has begun: no new image
+
+	// Start-up images (image.go): the loop writes one; a goroutine of bg
+	// publishes and records it while imaging is set.
+	path     string // the database file's
+	log      *slog.Logger
+	imaging  atomic.Bool
+	bg       sync.WaitGroup
+	imageGen int64 // bumped by Repair: an image taken before it is not recorded
 
 	// diskFullSince is when the last transaction failed for want of disk
 	// space, nil once one commits again: Ping reports it.
@@ -71,6 +83,15 @@ type state struct {
 	days    map[int64]dayState // by day start (Unix seconds); every day with a snapshots row
 	backlog int64              // events above their day's snapshot
 	events  int64              // events stored
+
+	fileID   [16]byte
+	nextTomb int64          // the number of the next tombstone
+	imageSeq int64          // the newest image's seq: deleting an event below it leaves a tombstone
+	saved    map[int64]bool // the groups whose filter is in the filters table
+	changes  int64          // events created and deleted since the last image
+
+	loaded   string // how Open got the cube: "image", or "rebuilt: " and why
+	replayed int64  // events Open replayed
 }
 
 type dayState struct {
@@ -89,11 +110,12 @@ type stmts struct {
 	newDay      *sql.Stmt
 	setSnapshot *sql.Stmt
 	clearDay    *sql.Stmt
+	tombstone   *sql.Stmt
 }
 
 func (s *stmts) all() []*sql.Stmt {
 	return append(append([]*sql.Stmt{s.probe, s.deleteByID, s.deleteBySeq, s.subtract, s.dropEmpty,
-		s.newDay, s.setSnapshot, s.clearDay}, s.insert...), s.insertCells...)
+		s.newDay, s.setSnapshot, s.clearDay, s.tombstone}, s.insert...), s.insertCells...)
 }
 
 // maxGroup bounds how many callers share one transaction, so that one
@@ -158,8 +180,9 @@ func limbsOf(d tally.Decimal) (cellSum, error) {
 	return cellSum{hi, lo}, nil
 }
 
-func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (*writer, error) {
-	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st}
+func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state, path string, log *slog.Logger) (*writer, error) {
+	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st,
+		path: path, log: log}
 	epochs := "epoch IN (?" + strings.Repeat(", ?", f.epochsPerGroup()-1) + ")"
 	prepare := func(dst **sql.Stmt, query string) error {
 		s, err := db.PrepareContext(ctx, query)
@@ -200,6 +223,8 @@ func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (
 		{&w.stmts.newDay, `INSERT OR IGNORE INTO snapshots (day, seq) VALUES (?, ?)`},
 		{&w.stmts.setSnapshot, `INSERT OR REPLACE INTO snapshots (day, seq) VALUES (?, ?)`},
 		{&w.stmts.clearDay, `DELETE FROM cells WHERE day = ?`},
+		{&w.stmts.tombstone, `INSERT INTO tombstones (n, seq, ts, device_type, category, client, client_group, valid, value_lo, value_hi)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 	} {
 		if err := prepare(p.stmt, p.sql); err != nil {
 			return fail(err)
@@ -237,6 +262,7 @@ func (w *writer) submit(r *writeReq) error {
 
 func (w *writer) loop() {
 	defer close(w.done)
+	w.maybeImage()
 	group := make([]*writeReq, 0, maxGroup)
 	for r := range w.reqs {
 		if r.kind == reqBetween {
@@ -265,6 +291,7 @@ func (w *writer) loop() {
 		if held != nil {
 			held.done <- held.between()
 		}
+		w.maybeImage()
 	}
 }
 
@@ -293,6 +320,9 @@ func (w *writer) commit(group []*writeReq) {
 	t := w.newTx(ctx, tx)
 	results := make([]error, len(group))
 	err = t.refresh()
+	if err == nil {
+		err = t.saveFilter()
+	}
 	for i, r := range group {
 		if err != nil {
 			break
@@ -337,13 +367,18 @@ func (w *writer) commit(group []*writeReq) {
 	}
 }
 
-// close finishes the writes already asked for, then closes the connection.
+// close finishes the writes already asked for and the image being
+// published, then closes the connection.
 func (w *writer) close() error {
 	w.mu.Lock()
-	if w.closed {
+	if w.stopping {
 		w.mu.Unlock()
 		return nil
 	}
+	w.stopping = true
+	w.mu.Unlock()
+	w.bg.Wait() // its record is a write
+	w.mu.Lock()
 	w.closed = true
 	close(w.reqs)
 	w.mu.Unlock()
@@ -377,6 +412,10 @@ type writeTx struct {
 	days            map[int64]dayState // days changed in this transaction
 	reset           bool               // days replaces the writer's days
 	backlog, events int64
+	nextTomb        int64
+	changes         int64 // events created and deleted
+	savedGroup      int64 // a group whose filter this transaction saved, or -1
+	newImageGen     bool  // Repair: the images taken so far no longer hold
 
 	pending map[tally.ID]int64 // ids inserted in this transaction: their seq once flushed
 	rows    []pendingRow       // events not yet sent to SQLite
@@ -392,7 +431,7 @@ type pendingRow struct {
 
 func (w *writer) newTx(ctx context.Context, tx *sql.Tx) *writeTx {
 	return &writeTx{ctx: ctx, tx: tx, w: w, days: make(map[int64]dayState), backlog: w.backlog, events: w.events,
-		pending: make(map[tally.ID]int64)}
+		nextTomb: w.nextTomb, savedGroup: -1, pending: make(map[tally.ID]int64)}
 }
 
 func (w *writer) apply(t *writeTx) {
@@ -403,7 +442,15 @@ func (w *writer) apply(t *writeTx) {
 			w.days[d] = st
 		}
 	}
-	w.backlog, w.events = t.backlog, t.events
+	w.backlog, w.events, w.nextTomb = t.backlog, t.events, t.nextTomb
+	w.changes += t.changes
+	if t.savedGroup >= 0 {
+		w.saved[t.savedGroup] = true
+	}
+	if t.newImageGen {
+		w.imageGen++
+		w.changes = max(w.changes, w.k.imageEvery)
+	}
 }
 
 func (t *writeTx) day(d int64) (dayState, bool) {
@@ -466,6 +513,7 @@ func (t *writeTx) create(events []tally.Event, inserted []bool) error {
 		t.days[k.Bucket] = st
 		t.backlog++
 		t.events++
+		t.changes++
 		t.rows = append(t.rows, pendingRow{h: h, e: e})
 		// The cube's sub-day rollups need the event's slot, not its day.
 		t.deltas = append(t.deltas, cellDelta{tally.KeyOf(e, cube.SlotWidth), 1, e.Value})
@@ -609,7 +657,17 @@ func (t *writeTx) removed(seq int64, e *tally.Event) error {
 		t.backlog--
 		t.days[k.Bucket] = st
 	}
+	if seq < t.w.imageSeq {
+		hi, lo := e.Value.Parts()
+		err := t.exec(t.w.stmts.tombstone, t.nextTomb, seq, e.Timestamp.UnixMicro(), int64(e.DeviceType), int64(e.Category),
+			int64(e.Client), int64(e.ClientGroup), e.Valid, lo, hi)
+		if err != nil {
+			return fmt.Errorf("sqlite: add tombstone: %w", err)
+		}
+		t.nextTomb++
+	}
 	t.events--
+	t.changes++
 	t.deltas = append(t.deltas, cellDelta{tally.KeyOf(e, cube.SlotWidth), -1, e.Value.Neg()})
 	return nil
 }
