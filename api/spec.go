@@ -9,13 +9,13 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
 	"go.yaml.in/yaml/v4"
 )
 
 // OpenAPIYAML is the OpenAPI 3 document of the HTTP API, written by hand. It
-// is the source of truth: requests are validated against it, and the tests
-// validate every response against it.
+// is the source of truth: the routes, their query parameters and security
+// and the event decoder are read from it, the tests validate every response
+// against it, and a client generated from it runs against the server.
 //
 //go:embed openapi.yaml
 var OpenAPIYAML []byte
@@ -32,7 +32,6 @@ type spec struct {
 
 // operation is a route of the document with what request checking needs.
 type operation struct {
-	route *routers.Route
 	// query lists the declared query parameters; lists the array-typed ones,
 	// whose three accepted syntaxes are normalized to one before validation.
 	query map[string]bool
@@ -42,10 +41,7 @@ type operation struct {
 	body  bool     // the operation takes a request body
 	// bodyMode says who reads and validates the body; set by the router.
 	bodyMode bodyMode
-	// auth is what the document's security requirements ask for. The
-	// route kin-openapi validates against has none: keys are checked
-	// before (see authorized), and kin-openapi would read the body to
-	// check them.
+	// auth is what the document's security requirements ask for.
 	auth authMode
 }
 
@@ -71,10 +67,7 @@ func loadSpec() (*spec, error) {
 	s := &spec{doc: doc, json: js, ops: make(map[string]*operation)}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			unsecured := *op
-			unsecured.Security = &openapi3.SecurityRequirements{}
 			o := &operation{
-				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &unsecured},
 				auth:  authModeOf(doc, op),
 				query: make(map[string]bool),
 				lists: make(map[string]bool),
