@@ -68,7 +68,7 @@ func loadSpec() (*spec, error) {
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			o := &operation{
-				auth:  authModeOf(doc, op),
+				auth:  authModeOf(doc, method, op),
 				query: make(map[string]bool),
 				lists: make(map[string]bool),
 				body:  op.RequestBody != nil,
