@@ -192,14 +192,22 @@ func (s *server) routes(reg *prometheus.Registry) error {
 	r.api("GET /openapi.yaml", s.handleOpenAPIYAML, typeYAML, "text/yaml", typeJSON)
 	// Browsers and scrapers negotiate these themselves: no JSON negotiation.
 	r.raw("GET /metrics", s.metrics.handler(reg))
+	uiDoc, err := s.uiDocument()
+	if err != nil {
+		return err
+	}
 	ui := v5emb.NewHandlerWithConfig(swgui.Config{
 		Title:       "Tally API",
-		SwaggerJSON: "/openapi.json",
+		SwaggerJSON: "/ui/openapi.json",
 		BasePath:    "/ui/",
 		SettingsUI:  map[string]string{"validatorUrl": "null"},
 	})
 	r.raw("GET /ui", ui)
 	s.mux.Handle("GET /ui/", s.jsonNotFound(ui)) // the UI's assets, not part of the API document
+	s.mux.Handle("GET /ui/openapi.json", s.adapt(func(w http.ResponseWriter, _ *http.Request) error {
+		writeJSONBytes(w, http.StatusOK, uiDoc)
+		return nil
+	}))
 	if r.err != nil {
 		return r.err
 	}

@@ -120,9 +120,14 @@ func bearerToken(value string) (string, bool) {
 	return token, true
 }
 
+// needsKey reports whether this server asks for a key on op.
+func (s *server) needsKey(op *operation) bool {
+	return s.keys != nil && (op.auth == authWrite || op.auth == authRead && s.authReads)
+}
+
 // authorized wraps h with the key check op's security asks for, if any.
 func (s *server) authorized(op *operation, h handlerFunc) handlerFunc {
-	if s.keys == nil || op.auth == authNone || op.auth == authRead && !s.authReads {
+	if !s.needsKey(op) {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {

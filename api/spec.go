@@ -98,6 +98,38 @@ func loadSpec() (*spec, error) {
 	return s, nil
 }
 
+// uiDocument is the document as Swagger UI is given it: with each
+// operation's security as this server applies it, the bearer scheme
+// required where a key is asked for and nothing elsewhere, so that the UI
+// shows a padlock exactly on the operations that need a key (and sends the
+// key there). The served document keeps the keys optional: which requests
+// need one is the server's configuration, not the contract's.
+func (s *server) uiDocument() ([]byte, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(OpenAPIYAML, &doc); err != nil {
+		return nil, fmt.Errorf("parse openapi.yaml: %w", err)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	for pattern, op := range s.spec.ops {
+		method, path, _ := strings.Cut(pattern, " ")
+		item, _ := paths[path].(map[string]any)
+		o, ok := item[strings.ToLower(method)].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("openapi.yaml: no operation %s", pattern)
+		}
+		if s.needsKey(op) {
+			o["security"] = []any{map[string]any{bearerScheme: []any{}}}
+		} else {
+			delete(o, "security")
+		}
+	}
+	if components, ok := doc["components"].(map[string]any); ok && s.keys == nil {
+		// No key to give: no Authorize button.
+		delete(components, "securitySchemes")
+	}
+	return json.Marshal(doc)
+}
+
 // operation returns the document's operation for a mux pattern.
 func (s *spec) operation(pattern string) (*operation, error) {
 	o, ok := s.ops[pattern]
