@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -148,16 +149,8 @@ func (s *spec) methods() map[string][]string {
 		method, path, _ := strings.Cut(key, " ")
 		m[path] = append(m[path], method)
 	}
-	for path, ms := range m {
-		var sorted []string
-		for _, want := range order {
-			for _, have := range ms {
-				if have == want {
-					sorted = append(sorted, have)
-				}
-			}
-		}
-		m[path] = sorted
+	for _, ms := range m {
+		slices.SortFunc(ms, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
 	}
 	return m
 }
