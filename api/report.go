@@ -86,7 +86,7 @@ func parseReport(v url.Values, accept string, now time.Time) (reportRequest, err
 	for _, s := range list(v, "device_types") {
 		d, ok := tally.ParseDeviceType(s)
 		if !ok {
-			return rr, tally.FieldErrorf("device_types", "%q is not a device type", s)
+			return rr, tally.FieldErrorf("device_types", "%q is not one of desktop, mobile, tablet, null", s)
 		}
 		f.DeviceTypes = append(f.DeviceTypes, d)
 	}
