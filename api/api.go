@@ -179,7 +179,7 @@ const (
 // document must be registered.
 func (s *server) routes(reg *prometheus.Registry) error {
 	r := &router{s: s, seen: make(map[string]bool)}
-	r.apiBody("POST /event", bodyDecoded, s.handleCreateEvent, typeJSON)
+	r.apiBody("POST /event", bodyRead, s.handleCreateEvent, typeJSON)
 	r.apiBody("POST /events", bodyStreamed, s.handleCreateEvents, typeJSON)
 	r.api("GET /event/{event_id}", s.handleGetEvent, typeJSON)
 	r.api("DELETE /event/{event_id}", s.handleDeleteEvent, typeJSON)
@@ -192,14 +192,22 @@ func (s *server) routes(reg *prometheus.Registry) error {
 	r.api("GET /openapi.yaml", s.handleOpenAPIYAML, typeYAML, "text/yaml", typeJSON)
 	// Browsers and scrapers negotiate these themselves: no JSON negotiation.
 	r.raw("GET /metrics", s.metrics.handler(reg))
+	uiDoc, err := s.uiDocument()
+	if err != nil {
+		return err
+	}
 	ui := v5emb.NewHandlerWithConfig(swgui.Config{
 		Title:       "Tally API",
-		SwaggerJSON: "/openapi.json",
+		SwaggerJSON: "/ui/openapi.json",
 		BasePath:    "/ui/",
 		SettingsUI:  map[string]string{"validatorUrl": "null"},
 	})
 	r.raw("GET /ui", ui)
 	s.mux.Handle("GET /ui/", s.jsonNotFound(ui)) // the UI's assets, not part of the API document
+	s.mux.Handle("GET /ui/openapi.json", s.adapt(func(w http.ResponseWriter, _ *http.Request) error {
+		writeJSONBytes(w, http.StatusOK, uiDoc)
+		return nil
+	}))
 	if r.err != nil {
 		return r.err
 	}
@@ -225,23 +233,20 @@ type router struct {
 	err  error
 }
 
-// api registers a handler behind the API key check and validation against
-// the document's operation for pattern.
+// api registers a handler without a request body behind the API key check
+// and the common checks of the document's operation for pattern.
 func (r *router) api(pattern string, h handlerFunc, offers ...string) {
-	r.apiBody(pattern, bodyDocument, h, offers...)
+	r.apiBody(pattern, bodyRead, h, offers...)
 }
 
-// bodyMode is who reads and validates a request body.
+// bodyMode is who reads a request body; the handler validates it.
 type bodyMode uint8
 
 const (
-	// bodyDocument: read whole, validated against the document by
-	// kin-openapi.
-	bodyDocument bodyMode = iota
-	// bodyDecoded: read whole, validated by the handler's decoder, which
-	// is derived from the document (see eventDecoder).
-	bodyDecoded
-	// bodyStreamed: left to the handler, which reads and validates it.
+	// bodyRead: read whole before the handler runs, within the body
+	// limit, and checked to be JSON.
+	bodyRead bodyMode = iota
+	// bodyStreamed: left to the handler, which reads it as it arrives.
 	bodyStreamed
 )
 

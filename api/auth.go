@@ -12,10 +12,9 @@ import (
 	"github.com/tallyhq/tally"
 )
 
-// authMode is what an operation's security requirements in the document
-// say: none, a key always (writes), or a key when Config.AuthReads is set
-// (reads, declared with an optional requirement: `- {}` beside the bearer
-// scheme).
+// authMode is which requests of an operation need a key: none, every one
+// when the server has keys (writes), or every one when it has keys and
+// Config.AuthReads (reads).
 type authMode uint8
 
 const (
@@ -27,21 +26,27 @@ const (
 // bearerScheme is the name of the document's bearer security scheme.
 const bearerScheme = "bearerAuth"
 
-func authModeOf(doc *openapi3.T, op *openapi3.Operation) authMode {
+// authModeOf reads an operation's security requirements. The document
+// declares every key as optional (`- {}` beside the bearer scheme), since a
+// server without keys takes anonymous requests, and generated clients must
+// not insist on one; whether a configured server then asks for it is the
+// method's: writes (POST, PUT, PATCH, DELETE) always, reads with AuthReads.
+func authModeOf(doc *openapi3.T, method string, op *openapi3.Operation) authMode {
 	reqs := op.Security
 	if reqs == nil {
 		reqs = &doc.Security
 	}
-	mode := authNone
 	for _, req := range *reqs {
-		if len(req) == 0 {
-			return authRead
+		if _, ok := req[bearerScheme]; !ok {
+			continue
 		}
-		if _, ok := req[bearerScheme]; ok {
-			mode = authWrite
+		switch method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			return authWrite
 		}
+		return authRead
 	}
-	return mode
+	return authNone
 }
 
 // keyring holds the accepted API keys as SHA-256 sums: comparing sums of
@@ -115,9 +120,14 @@ func bearerToken(value string) (string, bool) {
 	return token, true
 }
 
+// needsKey reports whether this server asks for a key on op.
+func (s *server) needsKey(op *operation) bool {
+	return s.keys != nil && (op.auth == authWrite || op.auth == authRead && s.authReads)
+}
+
 // authorized wraps h with the key check op's security asks for, if any.
 func (s *server) authorized(op *operation, h handlerFunc) handlerFunc {
-	if s.keys == nil || op.auth == authNone || op.auth == authRead && !s.authReads {
+	if !s.needsKey(op) {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {

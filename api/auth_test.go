@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tallyhq/tally/api"
 )
@@ -141,9 +145,10 @@ func TestAPIKeysConfig(t *testing.T) {
 	}
 }
 
-// TestSecurityInDocument checks what Swagger UI reads to show its
-// Authorize button: a bearer scheme, required by the writes and optional
-// on the reads that AuthReads protects.
+// TestSecurityInDocument checks what Swagger UI and generated clients read
+// of the keys: a bearer scheme, optional (`- {}` beside it) on every
+// operation a configured server may protect, since a server without keys
+// takes anonymous writes and reads alike; and nothing on the open ones.
 func TestSecurityInDocument(t *testing.T) {
 	doc, _ := mustDoc(t)
 	scheme := doc.Components.SecuritySchemes["bearerAuth"]
@@ -154,9 +159,10 @@ func TestSecurityInDocument(t *testing.T) {
 		path, method string
 		optional     bool
 	}{
-		{"/event", http.MethodPost, false},
-		{"/events", http.MethodPost, false},
-		{"/event/{event_id}", http.MethodDelete, false},
+		{"/event", http.MethodPost, true},
+		{"/events", http.MethodPost, true},
+		{"/events", http.MethodDelete, true},
+		{"/event/{event_id}", http.MethodDelete, true},
 		{"/event/{event_id}", http.MethodGet, true},
 		{"/report", http.MethodGet, true},
 	} {
@@ -184,5 +190,78 @@ func TestSecurityInDocument(t *testing.T) {
 		if op := doc.Paths.Find(path).Get; op.Security != nil && len(*op.Security) > 0 {
 			t.Errorf("GET %s has security %v", path, *op.Security)
 		}
+	}
+}
+
+// TestSwaggerUIDocument checks the document Swagger UI is given: a padlock
+// (a security requirement) exactly on the operations this server asks a
+// key for, no Authorize button without keys, and a type on the items of
+// every list parameter (else the UI shows array<undefined>).
+func TestSwaggerUIDocument(t *testing.T) {
+	writes := []string{"POST /event", "POST /events", "DELETE /events", "DELETE /event/{event_id}"}
+	reads := []string{"GET /event/{event_id}", "GET /report"}
+	for _, tt := range []struct {
+		name      string
+		keys      []string
+		authReads bool
+		locked    []string
+	}{
+		{"no keys", nil, false, nil},
+		{"keys", []string{"k1-Secret_0123"}, false, writes},
+		{"keys for reads too", []string{"k1-Secret_0123"}, true, append(append([]string{}, writes...), reads...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newServer(t, func(c *apiConfig) { c.APIKeys, c.AuthReads = tt.keys, tt.authReads })
+			r := ts.get(t, "/ui/openapi.json")
+			if r.Status != http.StatusOK {
+				t.Fatalf("GET /ui/openapi.json: %d %s", r.Status, r.Body)
+			}
+			var doc struct {
+				Paths      map[string]map[string]json.RawMessage `json:"paths"`
+				Components struct {
+					SecuritySchemes map[string]any `json:"securitySchemes"`
+				} `json:"components"`
+			}
+			if err := json.Unmarshal(r.Body, &doc); err != nil {
+				t.Fatal(err)
+			}
+			var locked []string
+			for path, item := range doc.Paths {
+				for method, raw := range item {
+					var op struct {
+						Security   []map[string][]string `json:"security"`
+						Parameters []struct {
+							Name   string `json:"name"`
+							Schema struct {
+								Type  string         `json:"type"`
+								Items map[string]any `json:"items"`
+							} `json:"schema"`
+						} `json:"parameters"`
+					}
+					if json.Unmarshal(raw, &op) != nil {
+						continue // the path's own parameters
+					}
+					if len(op.Security) > 0 {
+						if len(op.Security) != 1 || op.Security[0]["bearerAuth"] == nil {
+							t.Errorf("%s %s: security %v, want bearerAuth alone", method, path, op.Security)
+						}
+						locked = append(locked, strings.ToUpper(method)+" "+path)
+					}
+					for _, p := range op.Parameters {
+						if p.Schema.Type == "array" && p.Schema.Items["type"] == nil {
+							t.Errorf("%s %s: items of %s have no type: %v", method, path, p.Name, p.Schema.Items)
+						}
+					}
+				}
+			}
+			slices.Sort(locked)
+			want := slices.Sorted(slices.Values(tt.locked))
+			if diff := cmp.Diff(want, locked); diff != "" {
+				t.Errorf("operations with a padlock (-want +got):\n%s", diff)
+			}
+			if (doc.Components.SecuritySchemes != nil) != (tt.keys != nil) {
+				t.Errorf("security schemes %v with keys %v", doc.Components.SecuritySchemes, tt.keys)
+			}
+		})
 	}
 }

@@ -23,12 +23,20 @@ func (s *server) handleDeleteEvents(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	all, err := boolParam(v, "all")
+	if err != nil {
+		return err
+	}
+	dryRun, err := boolParam(v, "dry_run")
+	if err != nil {
+		return err
+	}
 	f := rr.Query.Filter
-	if v.Get("all") != "true" && unfiltered(&f) {
+	if (all == nil || !*all) && unfiltered(&f) {
 		return tally.FieldErrorf("all", "a deletion without a filter deletes every event: "+
 			"give a filter (clients, client_groups, device_types, categories, valid, start_date, end_date, date_range) or all=true")
 	}
-	if v.Get("dry_run") == "true" {
+	if dryRun != nil && *dryRun {
 		// The report's totals count the same events, from the rollups.
 		q := tally.ReportQuery{GroupBy: []tally.Column{tally.ColValid}, Filter: f, Limit: 1, Location: rr.Query.Location}
 		if err := q.Normalize(); err != nil {

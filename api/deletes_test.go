@@ -30,7 +30,7 @@ func TestDeleteEventsByFilter(t *testing.T) {
 		t.Helper()
 		return ts.do(t, http.MethodDelete, "/events"+query, nil, "")
 	}
-	for _, bad := range []string{"", "?dry_run=true", "?all=false", "?date_range=all", "?date_range=7d&start_date=2026-05-01", "?clients=x", "?group_by=client&clients=1", "?tz=Mars/Olympus&clients=1"} {
+	for _, bad := range []string{"", "?dry_run=true", "?all=false", "?date_range=all", "?date_range=7d&start_date=2026-05-01", "?clients=x", "?group_by=client&clients=1", "?tz=Mars/Olympus&clients=1", "?all=1", "?all=yes", "?clients=1&dry_run=TRUE"} {
 		if r := del(bad); r.Status != http.StatusBadRequest {
 			t.Errorf("DELETE /events%s: %d %s, want 400", bad, r.Status, r.Body)
 		}

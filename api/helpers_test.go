@@ -30,6 +30,9 @@ var docRouter = sync.OnceValues(func() (routers.Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The document's one server is relative ("/": wherever it is served);
+	// the test servers listen on ports of their own.
+	doc.Servers = nil
 	return legacy.NewRouter(doc)
 })
 

@@ -281,8 +281,9 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// TestUI checks that /ui is Swagger UI on /openapi.json and that every
-// asset it loads comes from this server.
+// TestUI checks that /ui is Swagger UI on the document (/openapi.json with
+// the security this server applies, see TestSwaggerUIDocument) and that
+// every asset it loads comes from this server.
 func TestUI(t *testing.T) {
 	ts := newServer(t)
 	r := ts.get(t, "/ui")
@@ -290,8 +291,29 @@ func TestUI(t *testing.T) {
 		t.Fatalf("/ui: %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
 	page := string(r.Body)
-	if !strings.Contains(page, `"/openapi.json"`) {
-		t.Errorf("/ui does not point at /openapi.json")
+	if !strings.Contains(page, `"/ui/openapi.json"`) {
+		t.Errorf("/ui does not point at /ui/openapi.json")
+	}
+	// Without keys, the UI's document is /openapi.json without security.
+	var served, ui map[string]any
+	for _, d := range []struct {
+		path string
+		v    *map[string]any
+	}{{"/openapi.json", &served}, {"/ui/openapi.json", &ui}} {
+		if err := json.Unmarshal(ts.get(t, d.path).Body, d.v); err != nil {
+			t.Fatalf("%s: %v", d.path, err)
+		}
+	}
+	delete(served["components"].(map[string]any), "securitySchemes")
+	for _, item := range served["paths"].(map[string]any) {
+		for _, op := range item.(map[string]any) {
+			if op, ok := op.(map[string]any); ok {
+				delete(op, "security")
+			}
+		}
+	}
+	if diff := cmp.Diff(served, ui); diff != "" {
+		t.Errorf("/ui/openapi.json vs /openapi.json without security (-served +ui):\n%s", diff)
 	}
 	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1)
 	if len(refs) < 3 {

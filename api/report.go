@@ -25,22 +25,26 @@ type reportRequest struct {
 	csv bool
 }
 
-// parseReport decodes the validated query into a normalized ReportRequest,
-// resolving a date_range on the day now falls on. The document has already
-// checked each value's syntax, enum and range; what remains are the
-// conversions and the rules that need the domain.
+// parseReport decodes the query, already checked for unknown and repeated
+// parameters (checkQuery), into a normalized ReportRequest, resolving a
+// date_range on the day now falls on. It is the one check of each value:
+// its syntax, enum and range, with one message per parameter. The rules
+// between values (a dimension in group_by twice, order_by outside
+// group_by, start_date after end_date, what compare and fill need) are
+// Normalize's.
 func parseReport(v url.Values, accept string, now time.Time) (reportRequest, error) {
 	var rr reportRequest
 	q := &rr.Query
 	var err error
 	_, hasLimit := v["limit"]
 	_, hasOffset := v["offset"]
-	switch v.Get("format") {
-	case "csv":
-		rr.csv = true
-	case "json":
-	default:
+	switch s, ok := v["format"]; {
+	case !ok:
 		rr.csv = negotiate(accept, []string{typeJSON, typeCSV}) == typeCSV
+	case s[0] == "csv":
+		rr.csv = true
+	case s[0] != "json":
+		return rr, tally.FieldErrorf("format", "must be json or csv")
 	}
 	// CSV without a page asks for every row.
 	if !rr.csv || hasLimit || hasOffset {
@@ -58,7 +62,8 @@ func parseReport(v url.Values, accept string, now time.Time) (reportRequest, err
 	}
 	for _, s := range list(v, "group_by") {
 		c, ok := tally.ParseColumn(s)
-		if !ok || !c.IsDimension() {
+		if !ok {
+			// A metric is refused by Normalize, with the same words.
 			return rr, tally.FieldErrorf("group_by", "%q is not a dimension", s)
 		}
 		q.GroupBy = append(q.GroupBy, c)
@@ -81,7 +86,7 @@ func parseReport(v url.Values, accept string, now time.Time) (reportRequest, err
 	for _, s := range list(v, "device_types") {
 		d, ok := tally.ParseDeviceType(s)
 		if !ok {
-			return rr, tally.FieldErrorf("device_types", "%q is not a device type", s)
+			return rr, tally.FieldErrorf("device_types", "%q is not one of desktop, mobile, tablet, null", s)
 		}
 		f.DeviceTypes = append(f.DeviceTypes, d)
 	}
@@ -96,17 +101,8 @@ func parseReport(v url.Values, accept string, now time.Time) (reportRequest, err
 		}
 		f.Categories = append(f.Categories, tally.CategoryOf(int32(c)))
 	}
-	if s, ok := v["valid"]; ok {
-		// The document's boolean also admits 1, t, TRUE…: the contract says
-		// true or false.
-		switch s[0] {
-		case "true":
-			f.Valid = ptr(true)
-		case "false":
-			f.Valid = ptr(false)
-		default:
-			return rr, tally.FieldErrorf("valid", "must be true or false")
-		}
+	if f.Valid, err = boolParam(v, "valid"); err != nil {
+		return rr, err
 	}
 	if s := v.Get("granularity"); s != "" {
 		g, ok := tally.ParseGranularity(s)
@@ -150,6 +146,22 @@ func parseReport(v url.Values, accept string, now time.Time) (reportRequest, err
 		return rr, err
 	}
 	return rr, nil
+}
+
+// boolParam parses a boolean parameter; nil when absent. Only true and
+// false: strconv.ParseBool's 1, t and TRUE are not the contract's.
+func boolParam(v url.Values, name string) (*bool, error) {
+	s, ok := v[name]
+	if !ok {
+		return nil, nil
+	}
+	switch s[0] {
+	case "true":
+		return ptr(true), nil
+	case "false":
+		return ptr(false), nil
+	}
+	return nil, tally.FieldErrorf(name, "must be true or false")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -6,16 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
 	"go.yaml.in/yaml/v4"
 )
 
 // OpenAPIYAML is the OpenAPI 3 document of the HTTP API, written by hand. It
-// is the source of truth: requests are validated against it, and the tests
-// validate every response against it.
+// is the source of truth: the routes, their query parameters and security
+// and the event decoder are read from it, the tests validate every response
+// against it, and a client generated from it runs against the server.
 //
 //go:embed openapi.yaml
 var OpenAPIYAML []byte
@@ -32,7 +33,6 @@ type spec struct {
 
 // operation is a route of the document with what request checking needs.
 type operation struct {
-	route *routers.Route
 	// query lists the declared query parameters; lists the array-typed ones,
 	// whose three accepted syntaxes are normalized to one before validation.
 	query map[string]bool
@@ -42,10 +42,7 @@ type operation struct {
 	body  bool     // the operation takes a request body
 	// bodyMode says who reads and validates the body; set by the router.
 	bodyMode bodyMode
-	// auth is what the document's security requirements ask for. The
-	// route kin-openapi validates against has none: keys are checked
-	// before (see authorized), and kin-openapi would read the body to
-	// check them.
+	// auth is what the document's security requirements ask for.
 	auth authMode
 }
 
@@ -71,11 +68,8 @@ func loadSpec() (*spec, error) {
 	s := &spec{doc: doc, json: js, ops: make(map[string]*operation)}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			unsecured := *op
-			unsecured.Security = &openapi3.SecurityRequirements{}
 			o := &operation{
-				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: &unsecured},
-				auth:  authModeOf(doc, op),
+				auth:  authModeOf(doc, method, op),
 				query: make(map[string]bool),
 				lists: make(map[string]bool),
 				body:  op.RequestBody != nil,
@@ -105,6 +99,38 @@ func loadSpec() (*spec, error) {
 	return s, nil
 }
 
+// uiDocument is the document as Swagger UI is given it: with each
+// operation's security as this server applies it, the bearer scheme
+// required where a key is asked for and nothing elsewhere, so that the UI
+// shows a padlock exactly on the operations that need a key (and sends the
+// key there). The served document keeps the keys optional: which requests
+// need one is the server's configuration, not the contract's.
+func (s *server) uiDocument() ([]byte, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(OpenAPIYAML, &doc); err != nil {
+		return nil, fmt.Errorf("parse openapi.yaml: %w", err)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	for pattern, op := range s.spec.ops {
+		method, path, _ := strings.Cut(pattern, " ")
+		item, _ := paths[path].(map[string]any)
+		o, ok := item[strings.ToLower(method)].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("openapi.yaml: no operation %s", pattern)
+		}
+		if s.needsKey(op) {
+			o["security"] = []any{map[string]any{bearerScheme: []any{}}}
+		} else {
+			delete(o, "security")
+		}
+	}
+	if components, ok := doc["components"].(map[string]any); ok && s.keys == nil {
+		// No key to give: no Authorize button.
+		delete(components, "securitySchemes")
+	}
+	return json.Marshal(doc)
+}
+
 // operation returns the document's operation for a mux pattern.
 func (s *spec) operation(pattern string) (*operation, error) {
 	o, ok := s.ops[pattern]
@@ -123,16 +149,8 @@ func (s *spec) methods() map[string][]string {
 		method, path, _ := strings.Cut(key, " ")
 		m[path] = append(m[path], method)
 	}
-	for path, ms := range m {
-		var sorted []string
-		for _, want := range order {
-			for _, have := range ms {
-				if have == want {
-					sorted = append(sorted, have)
-				}
-			}
-		}
-		m[path] = sorted
+	for _, ms := range m {
+		slices.SortFunc(ms, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
 	}
 	return m
 }

@@ -52,7 +52,7 @@ type Store struct {
 	client *driver.Client
 	events *driver.Collection
 	cells  *driver.Collection
-	txn    bool // the deployment runs multi-document transactions
+	txn    bool // each write batch in one multi-document transaction; without, a crash between the raw and the rollup write leaves a cell off until Repair
 	// scans bounds the reports read from raw events. The driver's pool is
 	// shared by every call; with at most ScanLimits.Max scans holding a
 	// connection each (OpenOptions checks maxPoolSize leaves room), Ping
@@ -275,11 +275,6 @@ func createIndexes(ctx context.Context, s *Store) error {
 	}
 	return nil
 }
-
-// Transactions reports whether the store wraps each write batch in a
-// multi-document transaction. Without them a crash between the raw write
-// and the rollup write leaves a cell off; Verify finds and Repair fixes it.
-func (s *Store) Transactions() bool { return s.txn }
 
 // Ping reports whether the deployment answers.
 func (s *Store) Ping(ctx context.Context) error {
