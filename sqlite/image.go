@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // The start-up image is what Open would otherwise rebuild from the whole

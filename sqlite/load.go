@@ -10,7 +10,7 @@ import (
 	"os"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // load reads what the store keeps in memory: the cube, the Bloom filters

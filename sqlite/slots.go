@@ -5,7 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // buildSlots builds the cube's sub-day rollup that q needs, when the cube

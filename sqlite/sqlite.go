@@ -21,7 +21,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 var _ tally.Store = (*Store)(nil)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // knobs size the write path. Only tests change them (see export_test.go),

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // slotZones have :30 and :45 offsets and DST changes of an hour and of 30

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 func cellsOf(c *cube.Cube) []tally.Row {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // loadCube fills a cube with n events shaped like the generator's: 90 days,
