@@ -14,6 +14,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/cube"
+	"github.com/tallyhq/tally/internal/storemetrics"
 )
 
 // knobs size the write path. Only tests change them (see export_test.go),
@@ -51,6 +52,7 @@ type writer struct {
 	onCommit func(replace *cube.Cube, deltas []cellDelta)
 	observe  func(callers int, elapsed time.Duration) // may be nil
 	cube     func() *cube.Cube                        // the store's cube: the committed cells
+	commits  *storemetrics.Commits                    // exported by the Store (metrics.go)
 
 	mu     sync.RWMutex // guards closed against sends on a closed reqs
 	closed bool
@@ -122,6 +124,21 @@ type writeReq struct {
 	done    chan error
 }
 
+// groupEvents is how many events the group asks to create or delete by id
+// (deletions by filter count none: they are not known in advance).
+func groupEvents(group []*writeReq) int {
+	n := 0
+	for _, r := range group {
+		switch r.kind {
+		case reqCreate:
+			n += len(r.events)
+		case reqDelete:
+			n++
+		}
+	}
+	return n
+}
+
 // rejection is a caller's outcome that changed nothing, such as a missing
 // event: it fails that caller alone.
 type rejection struct{ err error }
@@ -159,7 +176,8 @@ func limbsOf(d tally.Decimal) (cellSum, error) {
 }
 
 func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state) (*writer, error) {
-	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st}
+	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st,
+		commits: storemetrics.NewCommits()}
 	epochs := "epoch IN (?" + strings.Repeat(", ?", f.epochsPerGroup()-1) + ")"
 	prepare := func(dst **sql.Stmt, query string) error {
 		s, err := db.PrepareContext(ctx, query)
@@ -272,10 +290,14 @@ func (w *writer) loop() {
 func (w *writer) commit(group []*writeReq) {
 	// The shared transaction must not end with one caller's context.
 	ctx := context.Background()
-	if w.observe != nil {
-		start := time.Now()
-		defer func() { w.observe(len(group), time.Since(start)) }()
-	}
+	start := time.Now()
+	defer func() {
+		d := time.Since(start)
+		w.commits.Observe(len(group), groupEvents(group), d)
+		if w.observe != nil {
+			w.observe(len(group), d)
+		}
+	}()
 	fail := func(err error) {
 		if isDiskFull(err) {
 			now := time.Now()

@@ -28,7 +28,7 @@ func (c *cli) check(ctx context.Context, args []string, repair bool) error {
 	}
 	// No lock wait: verify or repair beside a running server is a mistake to
 	// report at once (repair would race the server's writes), not to queue.
-	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"}, newLogger("text", c.stderr), nil)
+	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"}, newLogger("text", c.stderr))
 	if err != nil {
 		return err
 	}

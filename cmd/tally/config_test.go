@@ -167,14 +167,14 @@ func TestParseSize(t *testing.T) {
 
 func TestOpenStoreDiscard(t *testing.T) {
 	ctx := t.Context()
-	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil, nil)
+	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil)
 	if err != nil {
 		t.Fatalf("openStore(discard:): %v", err)
 	}
 	if _, ok := st.(discard.Store); !ok {
 		t.Errorf("openStore(discard:) = %T, want discard.Store", st)
 	}
-	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil, nil); !errors.As(err, new(usageError)) {
+	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil); !errors.As(err, new(usageError)) {
 		t.Errorf("openStore(discard:/tmp/x.db): got %v, want a usage error", err)
 	}
 }

@@ -284,11 +284,7 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := api.NewStoreMetrics(reg)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg, logger, metrics.ObserveCommit)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -299,8 +295,19 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 			err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
 		}
 	}()
+	// A store that measures its own work (its writer's commits) exports
+	// it; the API times every call to it alike.
+	if c, ok := store.(prometheus.Collector); ok {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("registering the store's metrics: %w", err)
+		}
+	}
+	timed, err := api.InstrumentStore(store, reg)
+	if err != nil {
+		return err
+	}
 
-	handler, err := newHandler(cfg, metrics.Instrument(store), logger, reg)
+	handler, err := newHandler(cfg, timed, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -383,15 +390,13 @@ func expireEvents(ctx context.Context, store tally.Store, r tally.Retention, log
 // bare path means SQLite, "mongodb://" and "mongodb+srv://" MongoDB, and
 // "discard:" the store that keeps nothing, only for measuring the HTTP path's
 // ceiling (tally bench).
-// logger receives what the SQLite store says at Open. observe, when not
-// nil, is told of every write transaction of the SQLite store (group commit
-// sizes and durations).
-func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger, observe func(int, time.Duration)) (tally.Store, error) {
+// logger receives what the SQLite store says at Open.
+func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (tally.Store, error) {
 	spec := cfg.Store
 	scheme, rest, ok := strings.Cut(spec, ":")
 	switch {
 	case ok && scheme == "sqlite":
-		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg, logger, observe)
+		return openSQLite(ctx, strings.TrimPrefix(rest, "//"), cfg, logger)
 	case ok && scheme == "discard":
 		if rest != "" {
 			return nil, usageError{fmt.Errorf("--store %q: discard takes no path (write discard:)", spec)}
@@ -408,15 +413,15 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger, observ
 		return nil, usageError{fmt.Errorf("--store: unsupported scheme %q (want sqlite:PATH, a path, a mongodb:// URI or discard:)", scheme)}
 	default:
 		// A bare path, which may hold a colon (a Windows drive letter, say).
-		return openSQLite(ctx, spec, cfg, logger, observe)
+		return openSQLite(ctx, spec, cfg, logger)
 	}
 }
 
-func openSQLite(ctx context.Context, path string, cfg serveConfig, logger *slog.Logger, observe func(int, time.Duration)) (tally.Store, error) {
+func openSQLite(ctx context.Context, path string, cfg serveConfig, logger *slog.Logger) (tally.Store, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--store: the SQLite path is empty")}
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: cfg.Sync, CommitObserver: observe,
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: cfg.Sync,
 		LockWait: cfg.LockWait, Logger: logger, Scans: scanLimits(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
