@@ -291,18 +291,21 @@ func (w *writer) commit(group []*writeReq) {
 	// The shared transaction must not end with one caller's context.
 	ctx := context.Background()
 	start := time.Now()
-	defer func() {
+	// Before any caller is answered, so that one who reads the metrics
+	// after its write returns finds that write's commit in them.
+	observe := func() {
 		d := time.Since(start)
 		w.commits.Observe(len(group), groupEvents(group), d)
 		if w.observe != nil {
 			w.observe(len(group), d)
 		}
-	}()
+	}
 	fail := func(err error) {
 		if isDiskFull(err) {
 			now := time.Now()
 			w.diskFullSince.Store(&now)
 		}
+		observe()
 		for _, r := range group {
 			r.done <- err
 		}
@@ -354,6 +357,7 @@ func (w *writer) commit(group []*writeReq) {
 	if t.replace != nil || len(t.deltas) > 0 {
 		w.onCommit(t.replace, t.deltas)
 	}
+	observe()
 	for i, r := range group {
 		r.done <- results[i]
 	}
