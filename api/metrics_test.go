@@ -36,20 +36,20 @@ func TestIngestMetrics(t *testing.T) {
 	}
 }
 
-// TestStoreMetrics wires StoreMetrics as cmd/tally does: the commit
-// observer of the SQLite store and the instrumented Store.
-func TestStoreMetrics(t *testing.T) {
+// TestStoreCallMetrics wires InstrumentStore as cmd/tally does, over the
+// SQLite store: every call is timed by method and outcome.
+func TestStoreCallMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	sm, err := api.NewStoreMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{CommitObserver: sm.ObserveCommit})
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tally.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	ts := newServerOn(t, sm.Instrument(store), func(c *apiConfig) { c.Registry = reg })
+	timed, err := api.InstrumentStore(store, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newServerOn(t, timed, func(c *apiConfig) { c.Registry = reg })
 	ts.post(t, "/event", event(nil))
 	ts.post(t, "/events", "["+event(nil)+"]")
 	ts.get(t, "/event/3f2c1a9e-5b7d-4c8e-9f01-23456789abcd")
@@ -66,15 +66,12 @@ func TestStoreMetrics(t *testing.T) {
 		`tally_store_call_duration_seconds_count{code="not_found",method="Event"} 1`,
 		`tally_store_call_duration_seconds_count{code="ok",method="Report"} 1`,
 		`tally_store_call_duration_seconds_count{code="ok",method="Ping"} 1`,
-		`tally_store_commit_callers_count 2`,
-		`tally_store_commit_callers_sum 2`,
-		`tally_store_commit_duration_seconds_count 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if _, err := api.NewStoreMetrics(reg); err == nil {
-		t.Error("registering the store metrics twice on one registry succeeded")
+	if _, err := api.InstrumentStore(store, reg); err == nil {
+		t.Error("registering the store call metrics twice on one registry succeeded")
 	}
 }

@@ -63,6 +63,7 @@ type Store struct {
 	quit      chan struct{} // closed by Close: no new writes
 	done      chan struct{} // closed when the writer has finished
 	closeOnce sync.Once
+	stats     metrics // the writer's (metrics.go)
 }
 
 // Options tune a Store; the zero value is the production setting.
@@ -178,6 +179,7 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 		reqs:   make(chan *writeReq),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
+		stats:  newMetrics(),
 	}
 	if !o.NoTransactions {
 		txn, err := supportsTransactions(ctx, db)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
@@ -121,12 +122,18 @@ func (s *Store) apply(batch []*writeReq) {
 		return
 	}
 	batch = writes
+	start := time.Now()
 	var err error
 	if s.txn {
 		err = s.applyTxn(ctx, batch)
 	} else {
 		err = s.applyBatch(ctx, batch, false)
 	}
+	events := 0
+	for _, r := range batch {
+		events += r.size()
+	}
+	s.stats.commits.Observe(len(batch), events, time.Since(start))
 	if err != nil {
 		for _, r := range batch {
 			r.err = err
@@ -140,9 +147,14 @@ func (s *Store) applyTxn(ctx context.Context, batch []*writeReq) error {
 		return unavailable("start session", err)
 	}
 	defer sess.EndSession(ctx)
+	runs := 0
 	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
+		runs++
 		return nil, s.applyBatch(ctx, batch, true)
 	})
+	if runs > 1 {
+		s.stats.retries.Add(float64(runs - 1))
+	}
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/internal/cube"
+	"github.com/tallyhq/tally/internal/storemetrics"
 )
 
 // knobs size the write path. Only tests change them (see export_test.go),
@@ -54,6 +55,7 @@ type writer struct {
 	onCommit func(replace *cube.Cube, deltas []cellDelta)
 	observe  func(callers int, elapsed time.Duration) // may be nil
 	cube     func() *cube.Cube                        // the store's cube: the committed cells
+	commits  *storemetrics.Commits                    // exported by the Store (metrics.go)
 
 	mu       sync.RWMutex // guards closed against sends on a closed reqs, and stopping
 	closed   bool
@@ -144,6 +146,21 @@ type writeReq struct {
 	done    chan error
 }
 
+// groupEvents is how many events the group asks to create or delete by id
+// (deletions by filter count none: they are not known in advance).
+func groupEvents(group []*writeReq) int {
+	n := 0
+	for _, r := range group {
+		switch r.kind {
+		case reqCreate:
+			n += len(r.events)
+		case reqDelete:
+			n++
+		}
+	}
+	return n
+}
+
 // rejection is a caller's outcome that changed nothing, such as a missing
 // event: it fails that caller alone.
 type rejection struct{ err error }
@@ -182,7 +199,7 @@ func limbsOf(d tally.Decimal) (cellSum, error) {
 
 func newWriter(ctx context.Context, db *sql.DB, k knobs, f *filters, st state, path string, log *slog.Logger) (*writer, error) {
 	w := &writer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{}), k: k, filters: f, state: st,
-		path: path, log: log}
+		path: path, log: log, commits: storemetrics.NewCommits()}
 	epochs := "epoch IN (?" + strings.Repeat(", ?", f.epochsPerGroup()-1) + ")"
 	prepare := func(dst **sql.Stmt, query string) error {
 		s, err := db.PrepareContext(ctx, query)
@@ -299,15 +316,22 @@ func (w *writer) loop() {
 func (w *writer) commit(group []*writeReq) {
 	// The shared transaction must not end with one caller's context.
 	ctx := context.Background()
-	if w.observe != nil {
-		start := time.Now()
-		defer func() { w.observe(len(group), time.Since(start)) }()
+	start := time.Now()
+	// Before any caller is answered, so that one who reads the metrics
+	// after its write returns finds that write's commit in them.
+	observe := func() {
+		d := time.Since(start)
+		w.commits.Observe(len(group), groupEvents(group), d)
+		if w.observe != nil {
+			w.observe(len(group), d)
+		}
 	}
 	fail := func(err error) {
 		if isDiskFull(err) {
 			now := time.Now()
 			w.diskFullSince.Store(&now)
 		}
+		observe()
 		for _, r := range group {
 			r.done <- err
 		}
@@ -362,6 +386,7 @@ func (w *writer) commit(group []*writeReq) {
 	if t.replace != nil || len(t.deltas) > 0 {
 		w.onCommit(t.replace, t.deltas)
 	}
+	observe()
 	for i, r := range group {
 		r.done <- results[i]
 	}

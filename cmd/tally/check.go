@@ -21,21 +21,24 @@ func (c *cli) check(ctx context.Context, args []string, repair bool) error {
 		name, about = "repair", "Rebuild every rollup cell from the raw events."
 	}
 	fs := c.newFlagSet(name, about)
-	var storeSpec string
-	envFlag(fs, c.getenv, &storeSpec, "store", "TALLY_STORE", "sqlite:data/tally.db", "the store to check, as for serve: sqlite:`PATH` or a bare path")
-	if err := parseFlags(fs, args); err != nil {
+	// Serve's defaults but no lock wait: verify or repair beside a running
+	// server is a mistake to report at once (repair would race the
+	// server's writes), not to queue.
+	cfg := DefaultConfig()
+	cfg.LockWait = 0
+	store := pick(cfg.settings(), "store")
+	store[0].usage = "the store to check, as for serve: sqlite:`PATH`, a bare path or a mongodb:// URI"
+	if _, err := parseSettings(fs, args, c.getenv, store); err != nil {
 		return helpOK(err)
 	}
-	// No lock wait: verify or repair beside a running server is a mistake to
-	// report at once (repair would race the server's writes), not to queue.
-	store, err := openStore(ctx, serveConfig{Store: storeSpec, Sync: "full"}, newLogger("text", c.stderr), nil)
+	st, err := openStore(ctx, cfg, newLogger("text", c.stderr))
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	checker, ok := store.(tally.Checker)
+	defer st.Close()
+	checker, ok := st.(tally.Checker)
 	if !ok {
-		return fmt.Errorf("%s: the store %q cannot be checked", name, storeSpec)
+		return fmt.Errorf("%s: the store %q cannot be checked", name, cfg.Store)
 	}
 	start := time.Now()
 	if repair {

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/tools/discard"
 )
 
@@ -80,6 +82,26 @@ func TestServeConfigPrecedence(t *testing.T) {
 			want: with(func(c *serveConfig) { c.ScanTimeout, c.MaxScans = time.Minute, 1 }),
 		},
 		{
+			name: "a flag overrides a variable that does not parse",
+			args: []string{"--max-body", "2MiB", "--shutdown-timeout", "1s"},
+			env:  map[string]string{"TALLY_MAX_BODY": "1MB", "TALLY_SHUTDOWN_TIMEOUT": "soon"},
+			want: with(func(c *serveConfig) { c.MaxBody, c.ShutdownTimeout = 2<<20, time.Second }),
+		},
+		{
+			name: "typed forms",
+			args: []string{"--retention", "400d", "--auth-reads=1", "--memory-limit", "1GiB", "--idle-timeout", "90s"},
+			env:  map[string]string{"TALLY_API_KEYS": "k", "TALLY_LOCK_WAIT": "0"},
+			want: with(func(c *serveConfig) {
+				c.Retention, c.AuthReads, c.APIKeys = tally.Retention{Age: 400 * 24 * time.Hour}, true, []string{"k"}
+				c.MemoryLimit, c.IdleTimeout, c.LockWait = 1<<30, 90*time.Second, 0
+			}),
+		},
+		{
+			name: "a MongoDB store without SQLite options",
+			env:  map[string]string{"TALLY_STORE": "mongodb://db1:27017/tally"},
+			want: with(func(c *serveConfig) { c.Store = "mongodb://db1:27017/tally" }),
+		},
+		{
 			name: "empty env means unset",
 			env:  map[string]string{"TALLY_ADDR": ""},
 			want: defaults,
@@ -125,6 +147,11 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "auth reads without keys", args: []string{"--auth-reads", "true"}},
 		{name: "auth reads not a bool", args: []string{"--api-keys", "k", "--auth-reads", "yes"}},
 		{name: "missing keys file", args: []string{"--api-keys-file", "/nonexistent/keys"}},
+		{name: "negative lock wait", env: map[string]string{"TALLY_LOCK_WAIT": "-1s"}},
+		{name: "negative memory limit", args: []string{"--memory-limit", "-1"}},
+		{name: "retention", env: map[string]string{"TALLY_RETENTION": "forever"}},
+		{name: "sqlite path empty", args: []string{"--store", "sqlite:"}},
+		{name: "unsupported scheme", args: []string{"--store", "postgres://db/tally"}},
 		{name: "unknown flag", args: []string{"--bogus"}},
 		{name: "stray argument", args: []string{"extra"}},
 	} {
@@ -167,14 +194,122 @@ func TestParseSize(t *testing.T) {
 
 func TestOpenStoreDiscard(t *testing.T) {
 	ctx := t.Context()
-	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil, nil)
+	st, err := openStore(ctx, serveConfig{Store: "discard:"}, nil)
 	if err != nil {
 		t.Fatalf("openStore(discard:): %v", err)
 	}
 	if _, ok := st.(discard.Store); !ok {
 		t.Errorf("openStore(discard:) = %T, want discard.Store", st)
 	}
-	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil, nil); !errors.As(err, new(usageError)) {
+	if _, err := openStore(ctx, serveConfig{Store: "discard:/tmp/x.db"}, nil); !errors.As(err, new(usageError)) {
 		t.Errorf("openStore(discard:/tmp/x.db): got %v, want a usage error", err)
+	}
+}
+
+// SQLite-only options chosen for another store are refused at start, with
+// a message naming the option, its variable and why, and never the URI.
+func TestSQLiteOnlyOptions(t *testing.T) {
+	const mongoURI = "mongodb://tally:s3cret@db1:27017/tally"
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // in the error; nil: accepted
+	}{
+		{name: "sync flag on MongoDB", args: []string{"--store", mongoURI, "--sync", "normal"},
+			want: []string{"--sync (TALLY_SYNC): applies to SQLite stores only, and --store is a MongoDB store", "write concern"}},
+		{name: "sync full named on MongoDB", env: map[string]string{"TALLY_STORE": mongoURI, "TALLY_SYNC": "full"},
+			want: []string{"--sync (TALLY_SYNC): applies to SQLite stores only"}},
+		{name: "lock wait on MongoDB", args: []string{"--lock-wait", "0"}, env: map[string]string{"TALLY_STORE": "mongodb+srv://cluster.example/tally"},
+			want: []string{"--lock-wait (TALLY_LOCK_WAIT): applies to SQLite stores only"}},
+		{name: "sync on discard", args: []string{"--store", "discard:", "--sync", "normal"},
+			want: []string{"--sync (TALLY_SYNC): applies to SQLite stores only, and --store is a discard store: unset it"}},
+		{name: "both at once", args: []string{"--store", mongoURI, "--sync", "normal", "--lock-wait", "1m"},
+			want: []string{"--sync (TALLY_SYNC)", "--lock-wait (TALLY_LOCK_WAIT)"}},
+		{name: "MongoDB with the defaults", args: []string{"--store", mongoURI}},
+		{name: "sync on SQLite", args: []string{"--store", "sqlite:/tmp/x.db", "--sync", "normal", "--lock-wait", "0"}},
+		{name: "sync on a bare path", env: map[string]string{"TALLY_STORE": "/tmp/x.db", "TALLY_SYNC": "normal"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, err := parseServeConfig(fs, tc.args, envOf(tc.env))
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("parseServeConfig(%q, %v): %v", tc.args, tc.env, err)
+				}
+				return
+			}
+			if !errors.As(err, new(usageError)) {
+				t.Fatalf("parseServeConfig(%q, %v) error = %v, want a usage error", tc.args, tc.env, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the store's password", err)
+			}
+		})
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 1: "1B", 1000: "1000B", 1 << 10: "1KiB", 1536: "1536B",
+		64 << 10: "64KiB", 1 << 20: "1MiB", 200 << 20: "200MiB", 3 << 30: "3GiB", 1<<40 + 1<<20: "1048577MiB"} {
+		if got := formatSize(n); got != want {
+			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
+		}
+		if back, err := parseByteCount(want); err != nil || back != n {
+			t.Errorf("parseByteCount(%q) = %d, %v; want %d", want, back, err, n)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", 5 * time.Second: "5s", time.Minute: "1m", 90 * time.Second: "1m30s",
+		time.Hour: "1h", 90 * time.Minute: "1h30m", time.Hour + time.Second: "1h0m1s", 1500 * time.Millisecond: "1.5s"} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(want); err != nil || back != d {
+			t.Errorf("time.ParseDuration(%q) = %v, %v; want %v", want, back, err, d)
+		}
+	}
+}
+
+// Errors name the flag and its variable, and the value when it came from
+// the variable (the flag package names a flag's own); one mistake is one
+// line.
+func TestServeConfigMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{name: "size from the environment", env: map[string]string{"TALLY_MAX_BODY": "1MB"},
+			want: `--max-body (TALLY_MAX_BODY): invalid value "1MB": not a size: a number with B, KiB, MiB or GiB, such as 512KiB`},
+		{name: "several variables", env: map[string]string{"TALLY_AUTH_READS": "yes", "TALLY_READ_TIMEOUT": "soon", "TALLY_RETENTION": "forever"},
+			want: `--retention (TALLY_RETENTION): invalid value "forever": neither a number of days (400d) nor a positive duration (720h), nor off` + "\n" +
+				`--read-timeout (TALLY_READ_TIMEOUT): invalid value "soon": not a duration such as 30s, 2m or 1h30m` + "\n" +
+				`--auth-reads (TALLY_AUTH_READS): invalid value "yes": not true or false`},
+		{name: "zero write timeout alone", args: []string{"--write-timeout", "0"},
+			want: `--write-timeout (TALLY_WRITE_TIMEOUT): 0s is not a positive duration`},
+		{name: "scan timeout as long as the write timeout", args: []string{"--scan-timeout", "1m", "--write-timeout", "60s"},
+			want: `--scan-timeout (TALLY_SCAN_TIMEOUT): 1m is not shorter than --write-timeout 1m: the refusal could not be written`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, err := parseServeConfig(fs, tc.args, envOf(tc.env))
+			if err == nil {
+				t.Fatalf("parseServeConfig(%q, %v) succeeded, want %q", tc.args, tc.env, tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error:\n%s\nwant:\n%s", err, tc.want)
+			}
+		})
 	}
 }

@@ -12,14 +12,16 @@ import (
 // images that have no shell or curl: exit status 0 when it answers 200.
 func (c *cli) healthcheck(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("healthcheck", "Exit 0 when the server at --url answers 200 on /healthz, 1 otherwise.")
-	var addr, base string
-	envFlag(fs, c.getenv, &addr, "addr", "TALLY_ADDR", ":8080", "the server's listen `address`, as for serve")
+	var base string
+	cfg := DefaultConfig()
+	addr := pick(cfg.settings(), "addr")
+	addr[0].usage = "the server's listen `address`, as for serve"
 	fs.StringVar(&base, "url", "", "the server's base `URL` (default: http://127.0.0.1 on the port of --addr)")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseSettings(fs, args, c.getenv, addr); err != nil {
 		return helpOK(err)
 	}
 	if base == "" {
-		_, port, err := net.SplitHostPort(addr)
+		_, port, err := net.SplitHostPort(cfg.Addr)
 		if err != nil {
 			return usageError{fmt.Errorf("--addr (TALLY_ADDR): %w", err)}
 		}

@@ -11,6 +11,15 @@ import (
 // binary unit, B, KiB, MiB or GiB ("1048576", "1MiB", "512 KiB"). The size
 // must be positive. Decimal units (KB, MB) are refused rather than guessed.
 func parseSize(s string) (int64, error) {
+	n, err := parseByteCount(s)
+	if err == nil && n == 0 {
+		return 0, fmt.Errorf("invalid size %q: must be positive", s)
+	}
+	return n, err
+}
+
+// parseByteCount is parseSize that also takes 0.
+func parseByteCount(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
 	for i < len(t) && '0' <= t[i] && t[i] <= '9' {
@@ -37,8 +46,22 @@ func parseSize(s string) (int64, error) {
 	if err != nil || n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("invalid size %q: too large", s)
 	}
-	if n == 0 {
-		return 0, fmt.Errorf("invalid size %q: must be positive", s)
-	}
 	return n * mult, nil
+}
+
+// formatSize writes n in the largest binary unit that holds it exactly, the
+// form parseSize reads: 1MiB, 64KiB, 1000B, 0.
+func formatSize(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }
