@@ -15,16 +15,16 @@ const maxSQLList = 500
 
 // Report answers q from the in-memory cube: from its day cells when q's
 // buckets and bounds are whole UTC days, else from the sub-day rollup of the
-// dimensions q needs, which the first such report builds with one scan of
-// the events (the store's scan timeout bounds the wait for it). Queries
-// whose rollup would not fit the cube's budget, and those that arrive while
-// another rollup is being built, read the raw events in their time range,
-// within the store's scan limits.
+// dimensions q needs, which is built on first use with one scan of the
+// events, shared with every other rollup asked for meanwhile (slots.go; the
+// store's scan timeout bounds the wait for it). Queries whose rollup would
+// not fit the cube's budget, or whose bounds are not whole 15-minute slots,
+// read the raw events in their time range, within the store's scan limits.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
 	if r, ok := s.cube.Load().Report(&q); ok {
 		return r, nil
 	}
-	if done, ok := s.buildSlots(q); ok {
+	if done, ok := s.awaitSlots(&q); ok {
 		if err := s.scans.Wait(ctx, done); err != nil {
 			return tally.Report{}, err
 		}

@@ -3,22 +3,90 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"maps"
+	"slices"
+	"sync"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/internal/cube"
 )
 
-// buildSlots builds the cube's sub-day rollup that q needs, when the cube
-// wants one (see cube.BeginSlots) and no other build is running, and returns
-// a channel closed when it is done. The events are read from one snapshot,
-// taken in the writer between two commits, when the cube holds exactly the
-// committed state: the cube queues the changes committed after it, so the
-// rollup counts every event once. The build outlives the request that asked
-// for it: it is shared by every later report.
-func (s *Store) buildSlots(q tally.ReportQuery) (<-chan struct{}, bool) {
-	if !s.building.CompareAndSwap(false, true) {
+// slotBuilds runs the sub-day rollup builds one after another, each serving
+// every projection asked for while the one before it ran: reports that need
+// a rollup not built yet wait for it (within the scan timeout) rather than
+// read raw events each, since a build costs one scan however many
+// projections it fills, while every raw scan beside it would take the
+// cores that writes need.
+type slotBuilds struct {
+	mu       sync.Mutex
+	waiting  map[cube.SlotNeed]chan struct{} // for the next build
+	inflight map[cube.SlotNeed]chan struct{} // the running build's
+	running  bool
+}
+
+// awaitSlots returns a channel closed once the sub-day rollup q needs has
+// been built (or refused as too large, or failed), and false when q needs
+// none that may still be built.
+func (s *Store) awaitSlots(q *tally.ReportQuery) (<-chan struct{}, bool) {
+	need, ok := s.cube.Load().SlotNeed(q)
+	if !ok {
 		return nil, false
 	}
+	b := &s.slotBuilds
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ch := b.inflight[need]; ch != nil {
+		return ch, true
+	}
+	if b.waiting == nil {
+		b.waiting = make(map[cube.SlotNeed]chan struct{})
+	}
+	ch := b.waiting[need]
+	if ch == nil {
+		ch = make(chan struct{})
+		b.waiting[need] = ch
+	}
+	if !b.running {
+		b.running = true
+		go s.runSlotBuilds()
+	}
+	return ch, true
+}
+
+// runSlotBuilds builds what reports wait for until none does. The builds
+// outlive the requests that asked for them: they serve every later report.
+func (s *Store) runSlotBuilds() {
+	b := &s.slotBuilds
+	for {
+		b.mu.Lock()
+		if len(b.waiting) == 0 {
+			b.running, b.inflight = false, nil
+			b.mu.Unlock()
+			return
+		}
+		b.inflight, b.waiting = b.waiting, nil
+		needs := slices.Collect(maps.Keys(b.inflight))
+		b.mu.Unlock()
+
+		if err := s.buildSlots(needs); err != nil {
+			s.log.Error("sub-day rollup build failed", "err", err)
+		}
+
+		b.mu.Lock()
+		for _, ch := range b.inflight {
+			close(ch)
+		}
+		b.inflight = nil
+		b.mu.Unlock()
+	}
+}
+
+// buildSlots builds the cube's sub-day rollups for needs with one scan of
+// the events, read from one snapshot taken in the writer between two
+// commits, when the cube holds exactly the committed state: the cube
+// queues the changes committed after it, so the rollups count every event
+// once.
+func (s *Store) buildSlots(needs []cube.SlotNeed) error {
 	var (
 		b  *cube.SlotBuild
 		tx *sql.Tx
@@ -26,7 +94,8 @@ func (s *Store) buildSlots(q tally.ReportQuery) (<-chan struct{}, bool) {
 	ctx := context.Background()
 	r := &writeReq{kind: reqBetween, between: func() error {
 		var ok bool
-		if b, ok = s.cube.Load().BeginSlots(&q); !ok {
+		if b, ok = s.cube.Load().BeginSlots(needs...); !ok {
+			b = nil
 			return nil
 		}
 		var err error
@@ -37,28 +106,20 @@ func (s *Store) buildSlots(q tally.ReportQuery) (<-chan struct{}, bool) {
 		var n int64
 		return tx.QueryRowContext(ctx, `SELECT count(*) FROM snapshots`).Scan(&n)
 	}}
-	err := s.w.submit(r)
-	if err != nil || b == nil {
+	if err := s.w.submit(r); err != nil || b == nil {
 		if b != nil {
 			b.Abort()
 		}
 		if tx != nil {
 			tx.Rollback()
 		}
-		s.building.Store(false)
-		return nil, false
+		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer s.building.Store(false)
-		defer tx.Rollback()
-		if err := eachEvent(ctx, tx, "", nil, b.Add); err != nil {
-			b.Abort()
-			s.log.Error("sub-day rollup build failed", "err", err)
-			return
-		}
-		b.Finish()
-	}()
-	return done, true
+	defer tx.Rollback()
+	if err := eachEvent(ctx, tx, "", nil, b.Add); err != nil {
+		b.Abort()
+		return err
+	}
+	b.Finish()
+	return nil
 }

@@ -80,10 +80,10 @@ type Store struct {
 	// Repair swaps in a new one.
 	cube atomic.Pointer[cube.Cube]
 
-	eventStmt *sql.Stmt
-	lock      *fileLock // released by Close, last
-	log       *slog.Logger
-	building  atomic.Bool // a sub-day rollup is being built (slots.go)
+	eventStmt  *sql.Stmt
+	lock       *fileLock // released by Close, last
+	log        *slog.Logger
+	slotBuilds slotBuilds // the sub-day rollup builds (slots.go)
 }
 
 // Open opens (creating if needed) the database file at path and brings its

@@ -67,42 +67,75 @@ func (s *slots) apply(m mask, k tally.CellKey, a agg) {
 	s.cells += max(0, len(d.base)+len(d.extra)-before)
 }
 
-// SlotBuild fills one projection's sub-day rollup from a snapshot of the
-// raw events. See BeginSlots.
+// SlotNeed names the sub-day rollup a query needs: the projection of the
+// dimensions it groups or filters by. Reports of many queries share one.
+type SlotNeed struct{ m mask }
+
+// SlotNeed returns the sub-day rollup q needs, and whether it is worth
+// waiting for: true when q is not in whole UTC days and its rollup is not
+// built yet but may be (rollups are on, and it was not refused as too
+// large). A query whose rollup is built but that the cube still cannot
+// answer (bounds that are not whole slots, see slotAligned) gets false.
+func (c *Cube) SlotNeed(q *tally.ReportQuery) (SlotNeed, bool) {
+	if q.InUTCDays() || c.slotBudget <= 0 {
+		return SlotNeed{}, false
+	}
+	_, need := masks(q)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if s := c.slots[need]; (s != nil && s.ready) || c.refused[need] {
+		return SlotNeed{}, false
+	}
+	return SlotNeed{need}, true
+}
+
+// SlotBuild fills sub-day rollups from one snapshot of the raw events: one
+// scan serves every projection asked for meanwhile. See BeginSlots.
 type SlotBuild struct {
-	c *Cube
+	c     *Cube
+	parts []slotPart
+}
+
+type slotPart struct {
 	m mask
 	s *slots
 }
 
-// BeginSlots starts building the sub-day rollup that q needs, when q cannot
-// be answered from whole days, the cube has no such rollup yet, and it
-// would fit the budget. The caller must call it while the cube holds
-// exactly the committed state of the snapshot it will read (between two
-// commits), then Add every event of that snapshot and call Finish (or
-// Abort). Changes added to the cube in the meantime are queued and applied
-// by Finish, so the rollup misses none and counts none twice.
-func (c *Cube) BeginSlots(q *tally.ReportQuery) (*SlotBuild, bool) {
-	if q.InUTCDays() || c.slotBudget <= 0 {
+// BeginSlots starts building the sub-day rollups of needs that are not
+// built or being built yet and fit the budget together with those that
+// are (a need that does not fit is refused for good: its queries read raw
+// events). It returns false when there is none to build. The caller must
+// call it while the cube holds exactly the committed state of the snapshot
+// it will read (between two commits), then Add every event of that
+// snapshot and call Finish (or Abort). Changes added to the cube in the
+// meantime are queued and applied by Finish, so the rollups miss none and
+// count none twice.
+func (c *Cube) BeginSlots(needs ...SlotNeed) (*SlotBuild, bool) {
+	if c.slotBudget <= 0 {
 		return nil, false
 	}
-	_, need := masks(q)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.slots[need] != nil || c.refused[need] {
-		return nil, false
-	}
 	used := 0
 	for _, s := range c.slots {
 		used += s.cells
 	}
-	if used+c.estimate(need) > c.slotBudget {
-		c.refused[need] = true
-		return nil, false
+	b := &SlotBuild{c: c}
+	for _, n := range needs {
+		if c.slots[n.m] != nil || c.refused[n.m] {
+			continue
+		}
+		est := c.estimate(n.m)
+		if used+est > c.slotBudget {
+			c.refused[n.m] = true
+			continue
+		}
+		used += est
+		s := &slots{days: make(map[int32]*day)}
+		c.slots[n.m] = s
+		b.parts = append(b.parts, slotPart{n.m, s})
 	}
-	s := &slots{days: make(map[int32]*day)}
-	c.slots[need] = s
-	return &SlotBuild{c: c, m: need, s: s}, true
+	return b, len(b.parts) > 0
 }
 
 // estimate bounds the cells of m's sub-day rollup: per day, every slot of
@@ -125,19 +158,23 @@ func (c *Cube) estimate(m mask) int {
 // Add adds one event of the snapshot: k.Bucket is its time in Unix seconds.
 // It must not be called concurrently with itself.
 func (b *SlotBuild) Add(k tally.CellKey, count int64, sum tally.Decimal) {
-	b.s.apply(b.m, k, agg{count, sum})
+	for _, p := range b.parts {
+		p.s.apply(p.m, k, agg{count, sum})
+	}
 }
 
 // Finish applies the changes queued since the snapshot and makes the
-// rollup serve reports.
+// rollups serve reports.
 func (b *SlotBuild) Finish() {
 	b.c.mu.Lock()
 	defer b.c.mu.Unlock()
-	for _, ch := range b.s.pending {
-		b.s.apply(b.m, ch.k, ch.a)
+	for _, p := range b.parts {
+		for _, ch := range p.s.pending {
+			p.s.apply(p.m, ch.k, ch.a)
+		}
+		p.s.pending = nil
+		p.s.ready = true
 	}
-	b.s.pending = nil
-	b.s.ready = true
 }
 
 // Abort drops a build that could not read its snapshot; a later BeginSlots
@@ -145,8 +182,10 @@ func (b *SlotBuild) Finish() {
 func (b *SlotBuild) Abort() {
 	b.c.mu.Lock()
 	defer b.c.mu.Unlock()
-	if b.c.slots[b.m] == b.s {
-		delete(b.c.slots, b.m)
+	for _, p := range b.parts {
+		if b.c.slots[p.m] == p.s {
+			delete(b.c.slots, p.m)
+		}
 	}
 }
 

@@ -111,11 +111,24 @@ func TestSlotReports(t *testing.T) {
 
 	built := 0
 	for i := range 400 {
-		q := randomZoneQuery(rng, zones)
-		if err := q.Normalize(); err != nil {
-			t.Fatal(err)
+		// One build serves the rollups of up to three queries at once, as
+		// the SQLite store's builds do for the reports that wait.
+		qs := make([]tally.ReportQuery, 1+rng.IntN(3))
+		var needs []cube.SlotNeed
+		for j := range qs {
+			qs[j] = randomZoneQuery(rng, zones)
+			if err := qs[j].Normalize(); err != nil {
+				t.Fatal(err)
+			}
+			need, ok := c.SlotNeed(&qs[j])
+			if ok && qs[j].InUTCDays() {
+				t.Fatalf("query %d: a rollup is needed for a query in UTC days", i)
+			}
+			if ok {
+				needs = append(needs, need)
+			}
 		}
-		if b, ok := c.BeginSlots(&q); ok {
+		if b, ok := c.BeginSlots(needs...); ok {
 			built++
 			// The snapshot is the events stored now; changes made while
 			// the build reads it must be counted once.
@@ -133,20 +146,25 @@ func TestSlotReports(t *testing.T) {
 			}
 			b.Finish()
 		}
-		got, ok := c.Report(&q)
-		if q.InUTCDays() {
-			continue // answered from day cells, tested elsewhere
-		}
-		if !ok {
-			t.Fatalf("query %d not answered from its rollup: %+v", i, q)
-		}
-		a := tally.NewAggregator(&q)
-		for _, e := range live {
-			a.Add(e.k, 1, e.v)
-		}
-		want := a.Report()
-		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
-			t.Fatalf("query %d in %s (-want +got):\n%s\nquery %+v", i, q.Location, diff, q)
+		for _, q := range qs {
+			got, ok := c.Report(&q)
+			if q.InUTCDays() {
+				continue // answered from day cells, tested elsewhere
+			}
+			if !ok {
+				t.Fatalf("query %d not answered from its rollup: %+v", i, q)
+			}
+			if _, ok := c.SlotNeed(&q); ok {
+				t.Fatalf("query %d: answered, yet its rollup is still needed", i)
+			}
+			a := tally.NewAggregator(&q)
+			for _, e := range live {
+				a.Add(e.k, 1, e.v)
+			}
+			want := a.Report()
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("query %d in %s (-want +got):\n%s\nquery %+v", i, q.Location, diff, q)
+			}
 		}
 		// Changes after the build reach the rollups too.
 		e := randomSlotEvent(rng)
@@ -177,8 +195,15 @@ func TestSlotBudget(t *testing.T) {
 	if err := q.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.BeginSlots(&q); ok {
+	need, ok := c.SlotNeed(&q)
+	if !ok {
+		t.Fatal("a rollup not yet refused is not needed")
+	}
+	if _, ok := c.BeginSlots(need); ok {
 		t.Fatal("a rollup over the budget was begun")
+	}
+	if _, ok := c.SlotNeed(&q); ok {
+		t.Fatal("a refused rollup is still worth waiting for")
 	}
 	if _, ok := c.Report(&q); ok {
 		t.Fatal("a report was answered without its rollup")
@@ -191,7 +216,8 @@ func TestSlotsOff(t *testing.T) {
 	if err := q.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cube.NewWithSlotBudget(0).BeginSlots(&q); ok {
-		t.Fatal("a rollup was begun with a budget of 0")
+	c := cube.NewWithSlotBudget(0)
+	if _, ok := c.SlotNeed(&q); ok {
+		t.Fatal("a rollup is needed with a budget of 0")
 	}
 }
