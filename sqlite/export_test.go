@@ -113,3 +113,9 @@ func (s *Store) LimitPages(ctx context.Context, n int64) error {
 	_, err := s.w.db.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n))
 	return err
 }
+
+// SlotNeeded says whether q's sub-day rollup is still to be built.
+func (s *Store) SlotNeeded(q tally.ReportQuery) bool {
+	_, ok := s.cube.Load().SlotNeed(&q)
+	return ok
+}

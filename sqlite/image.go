@@ -39,7 +39,7 @@ import (
 // and writes a new image.
 const (
 	imageMagic   = "TALLYIMG"
-	imageVersion = 1
+	imageVersion = 2 // 2: with the built sub-day rollups
 
 	metaHashKey = "hash_key"
 	metaFileID  = "file_id"

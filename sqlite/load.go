@@ -213,7 +213,8 @@ func replay(ctx context.Context, db *sql.DB, from int64, c *cube.Cube, st *state
 		}
 		st.events++
 		st.replayed++
-		c.Add(k, 1, e.Value)
+		// At the slot's grain: the image may hold sub-day rollups.
+		c.Add(tally.KeyOf(&e, cube.SlotWidth), 1, e.Value)
 	}
 	return translate(rows.Err())
 }
@@ -245,7 +246,7 @@ func unapplyTombstones(ctx context.Context, db *sql.DB, rec imageRecord, c *cube
 			st.backlog--
 		}
 		st.events--
-		c.Add(k, -1, e.Value.Neg())
+		c.Add(tally.KeyOf(&e, cube.SlotWidth), -1, e.Value.Neg())
 	}
 	return translate(rows.Err())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -64,12 +65,109 @@ func TestImageRoundTrip(t *testing.T) {
 	}
 	// Swap the first two cells of the first day: keys out of order.
 	b := bytes.Clone(img.Bytes())
-	const cell = 37
+	const cell = 38
 	first := b[12 : 12+cell]
 	second := bytes.Clone(b[12+cell : 12+2*cell])
 	copy(b[12+cell:], first)
 	copy(b[12:], second)
 	if _, _, err := cube.ReadImage(bytes.NewReader(b), 0); !errors.Is(err, cube.ErrBadImage) {
 		t.Fatalf("an image with cells out of order: %v, want ErrBadImage", err)
+	}
+}
+
+// Built sub-day rollups go into the image and come back ready: the reports
+// they answer equal the original cube's, before and after further changes,
+// with no build. An image read under a smaller budget drops them, to be
+// built again on first use.
+func TestImageSubDayRollups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var zones []*time.Location
+	for _, name := range slotZones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones = append(zones, loc)
+	}
+	c := cube.New()
+	add := func(c *cube.Cube, e slotEvent, n int64) {
+		k := e.k
+		k.Bucket -= k.Bucket % cube.SlotWidth
+		v := e.v
+		if n < 0 {
+			v = v.Neg()
+		}
+		c.Add(k, n, v)
+	}
+	var events []slotEvent
+	for range 3000 {
+		e := randomSlotEvent(rng)
+		events = append(events, e)
+		add(c, e, 1)
+	}
+	var (
+		qs    []tally.ReportQuery
+		needs []cube.SlotNeed
+	)
+	for len(qs) < 20 {
+		q := randomZoneQuery(rng, zones)
+		if err := q.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if need, ok := c.SlotNeed(&q); ok {
+			qs = append(qs, q)
+			needs = append(needs, need)
+		}
+	}
+	b, ok := c.BeginSlots(needs...)
+	if !ok {
+		t.Fatal("no rollup begun")
+	}
+	for _, e := range events {
+		b.Add(e.k, 1, e.v)
+	}
+	b.Finish()
+
+	var img bytes.Buffer
+	if err := c.WriteImage(&img); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := cube.ReadImage(bytes.NewReader(img.Bytes()), cube.DefaultSlotBudget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare := func(when string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, ok := got.SlotNeed(&q); ok {
+				t.Fatalf("%s: the rollup of %+v in %s is to be built again", when, q.GroupBy, q.Location)
+			}
+			want, wok := c.Report(&q)
+			have, hok := got.Report(&q)
+			if wok != hok {
+				t.Fatalf("%s: answered %v from the original, %v from the image", when, wok, hok)
+			}
+			if diff := cmp.Diff(want, have); diff != "" {
+				t.Fatalf("%s: %+v in %s (-original +image):\n%s", when, q.GroupBy, q.Location, diff)
+			}
+		}
+	}
+	compare("read back")
+	for range 500 {
+		e := randomSlotEvent(rng)
+		add(c, e, 1)
+		add(got, e, 1)
+		victim := events[rng.IntN(len(events))]
+		add(c, victim, -1)
+		add(got, victim, -1)
+	}
+	compare("after changes")
+
+	small, _, err := cube.ReadImage(bytes.NewReader(img.Bytes()), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := small.SlotNeed(&qs[0]); !ok {
+		t.Fatal("a rollup over the reader's budget was kept")
 	}
 }
