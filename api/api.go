@@ -354,6 +354,10 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &re):
 		code = tally.EInvalid
 		body = errorBody{Message: joinMessages(re.errs), Errors: re.errs}
+	case code == tally.EInternal && r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
+		// The client left and its request was stopped: nothing failed
+		// here, and the access log records the lost answer (499).
+		body.Message = "request canceled"
 	case code == tally.EInternal:
 		s.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)

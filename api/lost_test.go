@@ -108,6 +108,9 @@ func TestLostReportNotLoggedAsOK(t *testing.T) {
 			if line.Status != 499 || line.Lost == "" || line.Level != "WARN" {
 				t.Errorf("access log: %+v; want a WARN line with status 499 and why it was lost", line)
 			}
+			if strings.Contains(logs.String(), `"internal error"`) {
+				t.Errorf("a request stopped by its client is logged as an internal error:\n%s", logs.String())
+			}
 		})
 	}
 }
