@@ -26,6 +26,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
@@ -169,7 +172,10 @@ func firstPing(ctx context.Context, client *driver.Client, hosts []string, timeo
 }
 
 func open(ctx context.Context, client *driver.Client, dbName string, scans *tally.ScanGate, o Options) (*Store, error) {
-	db := client.Database(dbName)
+	// Every read Tally sends is part of a write or must see the writes
+	// acknowledged before it (GET after 201, the cells and journal an
+	// instance loads): the primary, whatever readPreference the URI names.
+	db := client.Database(dbName, options.Database().SetReadPreference(readpref.Primary()))
 	s := &Store{
 		client: client,
 		events: db.Collection("events"),
@@ -218,6 +224,17 @@ func (s *Store) migrate(ctx context.Context, db *driver.Database) error {
 		return unavailable("set schema version", err)
 	}
 	return nil
+}
+
+// txnOptions are the options of every transaction, whatever the URI says:
+// MongoDB refuses a transaction that reads from a secondary, and a batch
+// acknowledged to clients must survive a failover (majority write concern),
+// having read only majority-committed data.
+func txnOptions() *options.TransactionOptionsBuilder {
+	return options.Transaction().
+		SetReadPreference(readpref.Primary()).
+		SetReadConcern(readconcern.Majority()).
+		SetWriteConcern(writeconcern.Majority())
 }
 
 // supportsTransactions reports whether the deployment is a replica set

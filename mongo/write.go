@@ -140,9 +140,12 @@ func (s *Store) applyTxn(ctx context.Context, batch []*writeReq) error {
 		return unavailable("start session", err)
 	}
 	defer sess.EndSession(ctx)
+	// WithTransaction retries the whole batch on TransientTransactionError
+	// and the commit on UnknownTransactionCommitResult, as the driver's
+	// specification prescribes, until ctx's deadline.
 	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
 		return nil, s.applyBatch(ctx, batch, true)
-	})
+	}, txnOptions())
 	return err
 }
 
