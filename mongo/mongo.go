@@ -61,6 +61,8 @@ type Store struct {
 	// connection each (OpenOptions checks maxPoolSize leaves room), Ping
 	// and Event always find one.
 	scans *tally.ScanGate
+	// timeout bounds each call to the deployment (Options.Timeout).
+	timeout time.Duration
 
 	reqs      chan *writeReq
 	quit      chan struct{} // closed by Close: no new writes
@@ -77,11 +79,19 @@ type Options struct {
 	// another zone, bounds off UTC midnight); zero fields take the
 	// defaults of tally.ScanLimits.
 	Scans tally.ScanLimits
+	// Timeout bounds every call a request makes to the deployment: each
+	// write batch, each point read, each page of a deletion. Zero means
+	// DefaultTimeout. A write it cuts short has an unknown outcome, which
+	// the error says (EUnavailable): resending with the same ids is safe.
+	Timeout time.Duration
 	// ConnectTimeout bounds Open's first contact with the deployment.
 	// Zero means the URI's serverSelectionTimeoutMS when it sets one, else
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 }
+
+// DefaultTimeout is Options.Timeout's default.
+const DefaultTimeout = 30 * time.Second
 
 // DefaultConnectTimeout is how long Open waits for a first answer when
 // neither Options nor the URI say: a server that is down or a wrong host
@@ -177,13 +187,17 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	// instance loads): the primary, whatever readPreference the URI names.
 	db := client.Database(dbName, options.Database().SetReadPreference(readpref.Primary()))
 	s := &Store{
-		client: client,
-		events: db.Collection("events"),
-		cells:  db.Collection("cells"),
-		scans:  scans,
-		reqs:   make(chan *writeReq),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		client:  client,
+		events:  db.Collection("events"),
+		cells:   db.Collection("cells"),
+		scans:   scans,
+		timeout: o.Timeout,
+		reqs:    make(chan *writeReq),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
 	}
 	if !o.NoTransactions {
 		txn, err := supportsTransactions(ctx, db)
@@ -298,8 +312,15 @@ func createIndexes(ctx context.Context, s *Store) error {
 // and the rollup write leaves a cell off; Verify finds and Repair fixes it.
 func (s *Store) Transactions() bool { return s.txn }
 
+// bound returns ctx cut at the store's timeout.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
 // Ping reports whether the deployment answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.client.Ping(ctx, nil); err != nil {
 		return unavailable("ping", err)
 	}
@@ -321,8 +342,13 @@ func (s *Store) Close() error {
 // message fit for clients.
 func unavailable(op string, err error) error {
 	var te *tally.Error
-	if errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &te) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("mongo: %s: %w", op, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The store's timeout or the request's deadline: for a write the
+		// outcome is unknown, which api's answer to EUnavailable says.
+		return fmt.Errorf("mongo: %s: %w: %w", op, err, tally.Errorf(tally.EUnavailable, "the database did not answer in time"))
 	}
 	e := tally.Errorf(tally.EInternal, "database error")
 	if driver.IsNetworkError(err) || driver.IsTimeout(err) || errors.Is(err, driver.ErrClientDisconnected) {

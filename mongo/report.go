@@ -48,6 +48,8 @@ func matchesNothing(f *tally.Filter) bool {
 }
 
 func (s *Store) reportFromCells(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	agg := tally.NewAggregator(q)
 	if len(q.GroupBy) == len(tally.Dimensions) && q.Granularity == tally.Day {
 		// Every cell is a row of its own: keep only the rows the page needs.

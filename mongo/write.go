@@ -70,8 +70,10 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
-		// The write goes on; the caller only stops waiting for it.
-		return ctx.Err()
+		// The write goes on; the caller only stops waiting for it, and
+		// cannot know whether it will be applied.
+		return fmt.Errorf("mongo: waiting for the write: %w: %w", ctx.Err(),
+			tally.Errorf(tally.EUnavailable, "the database did not confirm the write in time"))
 	}
 }
 
@@ -105,10 +107,11 @@ func (s *Store) writer() {
 }
 
 // apply writes one batch and records each request's outcome. Writes are not
-// bound to a caller's context: once started they finish, so that a cancelled
-// request cannot leave its raw event without its cell change.
+// bound to a caller's context, so that a cancelled request cannot leave its
+// raw event without its cell change, only to the store's timeout.
 func (s *Store) apply(batch []*writeReq) {
-	ctx := context.Background()
+	ctx, cancel := s.bound(context.Background())
+	defer cancel()
 	var writes []*writeReq
 	for _, r := range batch {
 		if r.run != nil {
@@ -419,6 +422,8 @@ func (s *Store) DeleteEvent(ctx context.Context, id tally.ID) error {
 
 // Event returns a stored event.
 func (s *Store) Event(ctx context.Context, id tally.ID) (tally.Event, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var d eventDoc
 	err := s.events.FindOne(ctx, bson.D{{Key: "_id", Value: id.String()}}).Decode(&d)
 	switch {

@@ -398,7 +398,9 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger, observ
 		}
 		return discard.Store{}, nil
 	case ok && (scheme == "mongodb" || scheme == "mongodb+srv"):
-		st, err := mongo.OpenOptions(ctx, spec, mongo.Options{Scans: scanLimits(cfg)})
+		// Half the write timeout, so that the 503 that says a write's
+		// outcome is unknown can still be written.
+		st, err := mongo.OpenOptions(ctx, spec, mongo.Options{Scans: scanLimits(cfg), Timeout: cfg.WriteTimeout / 2})
 		if err != nil {
 			// The URI may hold a password: name the store by its scheme only.
 			return nil, fmt.Errorf("opening the %s store: %w", scheme, err)
