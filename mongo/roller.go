@@ -260,15 +260,16 @@ func (s *Store) resolveAbandoned(ctx context.Context, entries []entryDoc) error 
 }
 
 // resolveFailed resolves this instance's entries whose write failed
-// midway (a timeout, a network error), leaseMargin after the failure, when
-// nothing of them can still be on its way: the instance is alive, so no
-// roller would take them for abandoned. A number whose entry was never
-// written is left to the roller, which voids it.
+// midway (a timeout, a network error): the instance is alive, so no roller
+// would take them for abandoned. It waits as long as for a dead instance,
+// a lease plus leaseMargin, because a request the client gave up on may
+// still be queued at the server. A number whose entry was never written is
+// left to the roller, which voids it.
 func (s *Store) resolveFailed(ctx context.Context) error {
 	var errs []error
 	s.failed.Range(func(k, v any) bool {
 		seq, at := k.(int64), v.(time.Time)
-		if time.Since(at) < leaseMargin {
+		if time.Since(at) < s.lease+leaseMargin {
 			return true
 		}
 		var e entryDoc
