@@ -383,8 +383,9 @@ func createIndexes(ctx context.Context, s *Store) error {
 }
 
 // Transactions reports whether the store wraps each write batch in a
-// multi-document transaction. Without them a crash between the raw write
-// and the rollup write leaves a cell off; Verify finds and Repair fixes it.
+// multi-document transaction. Without them a batch's journal entry is
+// written before its events, and an entry left open by a crash is resolved
+// by the roller (see journal.go).
 func (s *Store) Transactions() bool { return s.txn }
 
 // bound returns ctx cut at the store's timeout.
