@@ -38,39 +38,9 @@ func (s *Store) DeleteEvents(ctx context.Context, f tally.Filter) (int64, error)
 		if last != "" {
 			page = append(page[:len(page):len(page)], bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: last}}})
 		}
-		cur, err := s.events.Find(ctx, page, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
-			SetLimit(deletePage).SetProjection(deleteProjection))
+		n, ids, err := s.deletePage(ctx, page, match, &last)
 		if err != nil {
-			return deleted, unavailable("find events to delete", err)
-		}
-		var ids []tally.ID
-		n := 0
-		for cur.Next(ctx) {
-			var d eventDoc
-			if err := cur.Decode(&d); err != nil {
-				cur.Close(context.WithoutCancel(ctx))
-				return deleted, unavailable("decode event", err)
-			}
-			n++
-			last = d.ID
-			k, err := d.key()
-			if err != nil {
-				cur.Close(context.WithoutCancel(ctx))
-				return deleted, err
-			}
-			id, err := tally.ParseID(d.ID)
-			if err != nil {
-				cur.Close(context.WithoutCancel(ctx))
-				return deleted, tally.Errorf(tally.EInternal, "stored event id %q: %v", d.ID, err)
-			}
-			if match(&k) {
-				ids = append(ids, id)
-			}
-		}
-		err = cur.Err()
-		cur.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return deleted, unavailable("find events to delete", err)
+			return deleted, err
 		}
 		n2, err := s.deleteIDs(ctx, ids)
 		deleted += n2
@@ -78,6 +48,44 @@ func (s *Store) DeleteEvents(ctx context.Context, f tally.Filter) (int64, error)
 			return deleted, err
 		}
 	}
+}
+
+// deletePage finds the next page of events to delete after *last, within
+// the store's timeout, and returns how many it read and the ids that match.
+func (s *Store) deletePage(ctx context.Context, page bson.D, match func(*tally.CellKey) bool, last *string) (int, []tally.ID, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	cur, err := s.events.Find(ctx, page, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetLimit(deletePage).SetProjection(deleteProjection))
+	if err != nil {
+		return 0, nil, unavailable("find events to delete", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var ids []tally.ID
+	n := 0
+	for cur.Next(ctx) {
+		var d eventDoc
+		if err := cur.Decode(&d); err != nil {
+			return 0, nil, unavailable("decode event", err)
+		}
+		n++
+		*last = d.ID
+		k, err := d.key()
+		if err != nil {
+			return 0, nil, err
+		}
+		id, err := tally.ParseID(d.ID)
+		if err != nil {
+			return 0, nil, tally.Errorf(tally.EInternal, "stored event id %q: %v", d.ID, err)
+		}
+		if match(&k) {
+			ids = append(ids, id)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return 0, nil, unavailable("find events to delete", err)
+	}
+	return n, ids, nil
 }
 
 // deleteIDs deletes the events concurrently, so that the writer takes them

@@ -34,6 +34,11 @@ type eventDoc struct {
 	Value   float64 `bson:"value"`
 	ValueLo *int64  `bson:"value_lo"`
 	ValueHi int64   `bson:"value_hi,omitempty"`
+	// J is the journal entry that inserted the event, Del the one that
+	// deleted it: an event with Del is a tombstone, out of every read (see
+	// journal.go). Events written before schema version 3 have neither.
+	J   int64 `bson:"j,omitempty"`
+	Del int64 `bson:"del,omitempty"`
 }
 
 // value returns the event's exact value.
@@ -126,6 +131,10 @@ type cellDoc struct {
 	// FerretDB 1.x does not support it, and Tally's tests run on FerretDB.)
 	SumHi int64 `bson:"sum_hi"`
 	SumLo int64 `bson:"sum_lo"`
+	// Seq is the last journal entry whose change the cell holds: the
+	// roller applies each entry to a cell once, and a view loading the
+	// cells replays only the entries after it (see roller.go).
+	Seq int64 `bson:"seq"`
 }
 
 func (c *cellDoc) sum() tally.Decimal { return tally.DecimalFromLimbs(c.SumHi, c.SumLo) }

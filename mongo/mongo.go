@@ -6,26 +6,35 @@
 //
 // Layout of the database (the URI's path names it, default "tally"):
 //   - events: one document per event, _id = the lower-case UUID;
+//   - journal: one document per write batch, numbered (journal.go);
 //   - cells: one document per (UTC day, device type, category, client,
-//     client group, valid) with count and sum, _id = cellID;
-//   - meta: {_id: "schema", version: N}.
+//     client group, valid) with count and sum, _id = cellID, folded from
+//     the journal by one instance at a time (roller.go);
+//   - meta: {_id: "schema", version: N}, the journal's counter, leases.
 //
 // All writes of one process go through one writer goroutine that batches
-// concurrent callers; see write.go for why.
+// concurrent callers (write.go). Every instance answers reports in whole
+// UTC days from memory (view.go).
 package mongo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
@@ -35,9 +44,11 @@ import (
 // SchemaVersion is the layout this package reads and writes. Open refuses a
 // database marked with a newer one, and migrates an older one.
 //
-// Version 2 keeps values and sums exact (see eventDoc and cellDoc); version
-// 1 kept them as doubles.
-const SchemaVersion = 2
+// Version 3 adds the journal: writers no longer update cells, so a
+// version 2 Tally must not write beside a version 3 one. Version 2 keeps
+// values and sums exact (see eventDoc and cellDoc); version 1 kept them as
+// doubles.
+const SchemaVersion = 3
 
 // DefaultDatabase is used when the URI names no database.
 const DefaultDatabase = "tally"
@@ -49,15 +60,39 @@ var (
 
 // Store is a tally.Store on a MongoDB (or FerretDB) database.
 type Store struct {
-	client *driver.Client
-	events *driver.Collection
-	cells  *driver.Collection
-	txn    bool // each write batch in one multi-document transaction; without, a crash between the raw and the rollup write leaves a cell off until Repair
+	client  *driver.Client
+	events  *driver.Collection
+	cells   *driver.Collection
+	journal *driver.Collection
+	meta    *driver.Collection
+	txn     bool // the deployment runs multi-document transactions
+	logger  *slog.Logger
+
+	// instance names this Store's lease; leaseUntil (Unix nanoseconds) is
+	// when its writes must stop unless the lease is renewed.
+	instance   string
+	lease      time.Duration
+	leaseUntil atomic.Int64
+	poll       time.Duration // how often the view reads the journal
+	rollEvery  time.Duration
+	view       *view
+
+	// failed holds the numbers (int64 → time.Time) of this instance's
+	// entries whose write failed midway, to resolve once nothing of them
+	// can still be in flight.
+	failed   sync.Map
+	rollMu   sync.Mutex // one roll pass at a time; guards gaps and lastTrim
+	gaps     map[int64]time.Time
+	lastTrim time.Time
+	bgQuit   chan struct{}
+	bgDone   chan struct{}
 	// scans bounds the reports read from raw events. The driver's pool is
 	// shared by every call; with at most ScanLimits.Max scans holding a
 	// connection each (OpenOptions checks maxPoolSize leaves room), Ping
 	// and Event always find one.
 	scans *tally.ScanGate
+	// timeout bounds each call to the deployment (Options.Timeout).
+	timeout time.Duration
 
 	reqs      chan *writeReq
 	quit      chan struct{} // closed by Close: no new writes
@@ -75,11 +110,34 @@ type Options struct {
 	// another zone, bounds off UTC midnight); zero fields take the
 	// defaults of tally.ScanLimits.
 	Scans tally.ScanLimits
+	// Timeout bounds every call a request makes to the deployment: each
+	// write batch, each point read, each page of a deletion. Zero means
+	// DefaultTimeout. A write it cuts short has an unknown outcome, which
+	// the error says (EUnavailable): resending with the same ids is safe.
+	Timeout time.Duration
+	// Lease is how long an instance may go without renewing its lease in
+	// the database before the roller takes its unfinished writes for
+	// abandoned; zero means DefaultLease.
+	Lease time.Duration
+	// Poll is how often the instance reads the journal for other
+	// instances' writes: the bound on how stale its reports are. Zero
+	// means DefaultPoll.
+	Poll time.Duration
+	// Logger receives what the background work cannot return; nil
+	// discards.
+	Logger *slog.Logger
 	// ConnectTimeout bounds Open's first contact with the deployment.
 	// Zero means the URI's serverSelectionTimeoutMS when it sets one, else
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultTimeout = 30 * time.Second
+	DefaultLease   = 10 * time.Second
+	DefaultPoll    = 100 * time.Millisecond
+)
 
 // DefaultConnectTimeout is how long Open waits for a first answer when
 // neither Options nor the URI say: a server that is down or a wrong host
@@ -170,17 +228,35 @@ func firstPing(ctx context.Context, client *driver.Client, hosts []string, timeo
 }
 
 func open(ctx context.Context, client *driver.Client, dbName string, scans *tally.ScanGate, o Options) (*Store, error) {
-	db := client.Database(dbName)
+	// Every read Tally sends is part of a write or must see the writes
+	// acknowledged before it (GET after 201, the cells and journal an
+	// instance loads): the primary, whatever readPreference the URI names.
+	db := client.Database(dbName, options.Database().SetReadPreference(readpref.Primary()))
 	s := &Store{
-		client: client,
-		events: db.Collection("events"),
-		cells:  db.Collection("cells"),
-		scans:  scans,
-		reqs:   make(chan *writeReq),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-		stats:  newMetrics(),
+		client:   client,
+		events:   db.Collection("events"),
+		cells:    db.Collection("cells"),
+		journal:  db.Collection("journal"),
+		meta:     db.Collection("meta"),
+		scans:    scans,
+		timeout:  cmp.Or(o.Timeout, DefaultTimeout),
+		logger:   o.Logger,
+		instance: newInstanceID(),
+		lease:    cmp.Or(o.Lease, DefaultLease),
+		poll:     cmp.Or(o.Poll, DefaultPoll),
+		view:     &view{},
+		gaps:     make(map[int64]time.Time),
+		reqs:     make(chan *writeReq),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		bgQuit:   make(chan struct{}),
+		bgDone:   make(chan struct{}),
+		stats:    newMetrics(),
 	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.rollEvery = max(s.poll, 500*time.Millisecond)
 	if !o.NoTransactions {
 		txn, err := supportsTransactions(ctx, db)
 		if err != nil {
@@ -195,9 +271,19 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	if err := createIndexes(ctx, s); err != nil {
 		return nil, err
 	}
+	if err := s.renew(ctx); err != nil {
+		return nil, err
+	}
+	s.view.mu.Lock()
+	err = s.view.load(ctx, s)
+	s.view.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	go s.writer()
+	go s.background()
 	if version < SchemaVersion {
-		if err := s.migrate(ctx, db); err != nil {
+		if err := s.migrate(ctx, db, version); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -205,14 +291,23 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	return s, nil
 }
 
-// migrate brings a version 1 database (values and sums as doubles) to
-// SchemaVersion. Events need nothing: one without the exact fields is read
-// from its double, which holds the decimal its client wrote. Cells are
-// recomputed from the events by Repair, whose exact sums replace the double
-// ones. Other instances must be stopped while it runs (see the README).
-func (s *Store) migrate(ctx context.Context, db *driver.Database) error {
-	if _, err := s.Repair(ctx); err != nil {
-		return fmt.Errorf("mongo: migrate to schema version %d: %w", SchemaVersion, err)
+func (s *Store) log(what string, err error) {
+	s.logger.Warn("mongo: "+what, "err", err)
+}
+
+// migrate brings an older database to SchemaVersion. Version 2 needs
+// nothing: cells without seq hold no journal entry, events without j or
+// del are live and precede the journal. Version 1 (values and sums as
+// doubles): events need nothing, one without the exact fields is read
+// from its double, which holds the decimal its client wrote; cells are
+// recomputed from the events by Repair, whose exact sums replace the
+// double ones. Other instances must be stopped while it runs (see the
+// README): Repair refuses to run beside them.
+func (s *Store) migrate(ctx context.Context, db *driver.Database, from int) error {
+	if from < 2 {
+		if _, err := s.Repair(ctx); err != nil {
+			return fmt.Errorf("mongo: migrate to schema version %d: %w", SchemaVersion, err)
+		}
 	}
 	_, err := db.Collection("meta").UpdateOne(ctx, bson.D{{Key: "_id", Value: "schema"}, {Key: "version", Value: bson.D{{Key: "$lt", Value: SchemaVersion}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: SchemaVersion}}}})
@@ -220,6 +315,17 @@ func (s *Store) migrate(ctx context.Context, db *driver.Database) error {
 		return unavailable("set schema version", err)
 	}
 	return nil
+}
+
+// txnOptions are the options of every transaction, whatever the URI says:
+// MongoDB refuses a transaction that reads from a secondary, and a batch
+// acknowledged to clients must survive a failover (majority write concern),
+// having read only majority-committed data.
+func txnOptions() *options.TransactionOptionsBuilder {
+	return options.Transaction().
+		SetReadPreference(readpref.Primary()).
+		SetReadConcern(readconcern.Majority()).
+		SetWriteConcern(writeconcern.Majority())
 }
 
 // supportsTransactions reports whether the deployment is a replica set
@@ -278,17 +384,36 @@ func createIndexes(ctx context.Context, s *Store) error {
 	return nil
 }
 
+// bound returns ctx cut at the store's timeout.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
 // Ping reports whether the deployment answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.client.Ping(ctx, nil); err != nil {
 		return unavailable("ping", err)
 	}
 	return nil
 }
 
-// Close finishes the writes already submitted, then disconnects.
+// Close finishes the writes already submitted, gives up its leases, then
+// disconnects.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.quit) })
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.done
+		close(s.bgQuit)
+		<-s.bgDone
+		ctx, cancel := s.bound(context.Background())
+		defer cancel()
+		s.releaseRoller(ctx)
+		// Every entry of this instance is resolved: nothing is left for
+		// the roller to take over.
+		_, _ = s.meta.DeleteOne(ctx, s.instanceKey())
+	})
 	<-s.done
 	if err := s.client.Disconnect(context.Background()); err != nil && !errors.Is(err, driver.ErrClientDisconnected) {
 		return fmt.Errorf("mongo: disconnect: %w", err)
@@ -301,8 +426,13 @@ func (s *Store) Close() error {
 // message fit for clients.
 func unavailable(op string, err error) error {
 	var te *tally.Error
-	if errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &te) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("mongo: %s: %w", op, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The store's timeout or the request's deadline: for a write the
+		// outcome is unknown, which api's answer to EUnavailable says.
+		return fmt.Errorf("mongo: %s: %w: %w", op, err, tally.Errorf(tally.EUnavailable, "the database did not answer in time"))
 	}
 	e := tally.Errorf(tally.EInternal, "database error")
 	if driver.IsNetworkError(err) || driver.IsTimeout(err) || errors.Is(err, driver.ErrClientDisconnected) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,8 +315,9 @@ func TestTwoStores(t *testing.T) {
 	evs = append(evs[1:200], evs[201:]...)
 	q := tally.ReportQuery{}
 	want := naive(q, evs)
-	diffReports(t, want, storetest.MustReport(t, a, q))
-	diffReports(t, want, storetest.MustReport(t, b, q))
+	// Each reads its own write at once, the other's within its poll.
+	eventually(t, a, q, want, 30*time.Second)
+	eventually(t, b, q, want, 30*time.Second)
 }
 
 // TestVerifyRepair simulates the crash window (a raw event written, its
@@ -481,4 +483,23 @@ func TestMigrateFloatSchema(t *testing.T) {
 	if err := db.Collection("meta").FindOne(ctx, bson.M{"_id": "schema"}).Decode(&meta); err != nil || meta.Version != mongo.SchemaVersion {
 		t.Errorf("schema version %d, %v; want %d", meta.Version, err, mongo.SchemaVersion)
 	}
+}
+
+// TestSecondaryPreferredURI: a URI that asks for secondary reads still
+// writes, and reads back what it wrote, because the store reads at the
+// primary.
+func TestSecondaryPreferredURI(t *testing.T) {
+	uri := mongotest.URI(t)
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	s := openStore(t, uri+sep+"readPreference=secondaryPreferred")
+	evs := randomEvents(31, 20)
+	mustCreate(t, s, evs)
+	if _, err := s.Event(context.Background(), evs[0].ID); err != nil {
+		t.Fatalf("Event: %v", err)
+	}
+	q := tally.ReportQuery{}
+	diffReports(t, naive(q, evs), storetest.MustReport(t, s, q))
 }

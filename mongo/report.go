@@ -14,18 +14,20 @@ import (
 // report reads every matching document.
 const readBatch = 5000
 
-// Report answers q from the rollup cells when its buckets and bounds are
-// whole UTC days, else from the raw events within the store's scan
-// limits. Either way the server only
-// filters (equality, $in and ranges, which FerretDB gets right) and
-// tally.Aggregator does the grouping, ordering, paging and means in Go, so
-// the answer is exact on MongoDB and on FerretDB alike.
+// Report answers q from this instance's view (the cells in memory, kept
+// current from the journal) when its buckets and bounds are whole UTC
+// days, else from the raw events within the store's scan limits, where the
+// server only filters (equality, $in and ranges, which FerretDB gets right)
+// and tally.Aggregator does the grouping, ordering, paging and means in Go,
+// so the answer is exact on MongoDB and on FerretDB alike.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
 	if matchesNothing(&q.Filter) {
 		return tally.NewAggregator(&q).Report(), nil
 	}
 	if q.InUTCDays() {
-		return s.reportFromCells(ctx, &q)
+		if r, ok := s.view.pub.Load().Report(&q); ok {
+			return r, nil
+		}
 	}
 	var r tally.Report
 	err := s.scans.Do(ctx, func(ctx context.Context) error {
@@ -45,38 +47,6 @@ func matchesNothing(f *tally.Filter) bool {
 		(f.ClientGroups != nil && len(f.ClientGroups) == 0) ||
 		(f.DeviceTypes != nil && len(f.DeviceTypes) == 0) ||
 		(f.Categories != nil && len(f.Categories) == 0)
-}
-
-func (s *Store) reportFromCells(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
-	agg := tally.NewAggregator(q)
-	if len(q.GroupBy) == len(tally.Dimensions) && q.Granularity == tally.Day {
-		// Every cell is a row of its own: keep only the rows the page needs.
-		agg = tally.NewDistinctAggregator(q)
-	}
-	filter := dimensionFilter(&q.Filter)
-	if r := dayRange(&q.Filter); r != nil {
-		filter = append(filter, bson.E{Key: "day", Value: r})
-	}
-	cur, err := s.cells.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
-	if err != nil {
-		return tally.Report{}, unavailable("read cells", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		var c cellDoc
-		if err := cur.Decode(&c); err != nil {
-			return tally.Report{}, unavailable("decode cell", err)
-		}
-		k, err := c.key()
-		if err != nil {
-			return tally.Report{}, err
-		}
-		agg.Add(k, c.Count, c.sum())
-	}
-	if err := cur.Err(); err != nil {
-		return tally.Report{}, unavailable("read cells", err)
-	}
-	return agg.Report(), nil
 }
 
 // eventProjection leaves out what a report does not need.
@@ -122,19 +92,22 @@ func feedEvents(ctx context.Context, cur *driver.Cursor, agg *tally.Aggregator) 
 	return nil
 }
 
-// dimensionFilter turns the filter lists into equality and $in conditions.
-// Nulls are stored explicitly, so {$in: [null, ...]} selects exactly the
-// events without a device type or category.
-// eventsFilter selects the raw events of f: its dimensions and its time
-// range on the exact ts.
+// live leaves out the events deleted but not yet removed (journal.go).
+var live = bson.E{Key: "del", Value: bson.D{{Key: "$exists", Value: false}}}
+
+// eventsFilter selects the live raw events of f: its dimensions and its
+// time range on the exact ts.
 func eventsFilter(f *tally.Filter) bson.D {
-	filter := dimensionFilter(f)
+	filter := append(dimensionFilter(f), live)
 	if r := tsRange(f); r != nil {
 		filter = append(filter, bson.E{Key: "ts", Value: r})
 	}
 	return filter
 }
 
+// dimensionFilter turns the filter lists into equality and $in conditions.
+// Nulls are stored explicitly, so {$in: [null, ...]} selects exactly the
+// events without a device type or category.
 func dimensionFilter(f *tally.Filter) bson.D {
 	filter := bson.D{}
 	if f.Clients != nil {
@@ -169,22 +142,6 @@ func dimensionFilter(f *tally.Filter) bson.D {
 
 func in[T any](field string, vs []T) bson.E {
 	return bson.E{Key: field, Value: bson.D{{Key: "$in", Value: vs}}}
-}
-
-// dayRange bounds the day field of cells; From and To are UTC midnights
-// when the cells serve a query.
-func dayRange(f *tally.Filter) bson.D {
-	r := bson.D{}
-	if !f.From.IsZero() {
-		r = append(r, bson.E{Key: "$gte", Value: f.From.Unix()})
-	}
-	if !f.To.IsZero() {
-		r = append(r, bson.E{Key: "$lt", Value: f.To.Unix()})
-	}
-	if len(r) == 0 {
-		return nil
-	}
-	return r
 }
 
 // tsRange bounds the exact event time in microseconds.

@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -10,53 +11,58 @@ import (
 	"github.com/tallyhq/tally"
 )
 
-// Verify recomputes every rollup cell from the raw events and returns the
-// cells that disagree, ordered by key. Without transactions a crash between
-// a batch's raw write and its cell write leaves such cells. Writes in flight
-// while it reads show up as differences too: run it on a quiet store, or
-// twice.
+// Verify waits until every write numbered when it is called is folded into
+// the cells, then recomputes every cell from the raw events as of the last
+// folded journal entry and returns the cells that disagree, ordered by key.
+// Writes of other instances while it reads may show up as differences:
+// run it on a quiet store, or twice.
 func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
-	want := make(map[tally.CellKey]*cellChange)
-	cur, err := s.events.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch).SetProjection(eventProjection))
+	rolled, err := s.settle(ctx)
 	if err != nil {
-		return nil, unavailable("read events", err)
+		return nil, err
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		var d eventDoc
-		if err := cur.Decode(&d); err != nil {
-			return nil, unavailable("decode event", err)
+	return s.diff(ctx, rolled)
+}
+
+// diff compares the cells with the events as of entry rolled: an event
+// counts when the entry that inserted it is folded and the one that
+// deleted it (if any) is not.
+func (s *Store) diff(ctx context.Context, rolled int64) ([]tally.CellDiff, error) {
+	want := make(map[tally.CellKey]*cellChange)
+	err := s.eachEvent(ctx, bson.D{}, func(d *eventDoc) error {
+		if d.J > rolled || (d.Del != 0 && d.Del <= rolled) {
+			return nil
 		}
-		k, err := d.key()
+		k, err := d.dayKey()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		k.Bucket = d.Day
+		v, err := d.value()
+		if err != nil {
+			return err
+		}
 		c := want[k]
 		if c == nil {
 			c = &cellChange{}
 			want[k] = c
 		}
-		v, err := d.value()
-		if err != nil {
-			return nil, err
-		}
 		c.count++
 		c.sum = c.sum.Add(v)
-	}
-	if err := cur.Err(); err != nil {
-		return nil, unavailable("read events", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	var diffs []tally.CellDiff
-	cur2, err := s.cells.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch))
+	cur, err := s.cells.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch))
 	if err != nil {
 		return nil, unavailable("read cells", err)
 	}
-	defer cur2.Close(context.WithoutCancel(ctx))
-	for cur2.Next(ctx) {
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
 		var c cellDoc
-		if err := cur2.Decode(&c); err != nil {
+		if err := cur.Decode(&c); err != nil {
 			return nil, unavailable("decode cell", err)
 		}
 		k, err := c.key()
@@ -73,7 +79,7 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 				Stored: tally.Totals{Count: c.Count, Sum: c.sum()}, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})
 		}
 	}
-	if err := cur2.Err(); err != nil {
+	if err := cur.Err(); err != nil {
 		return nil, unavailable("read cells", err)
 	}
 	for k, w := range want { // cells missing altogether
@@ -85,14 +91,34 @@ func (s *Store) Verify(ctx context.Context) ([]tally.CellDiff, error) {
 	return diffs, nil
 }
 
-// Repair runs Verify and overwrites each disagreeing cell with the value
-// recomputed from the raw events, and returns how many cells it wrote. It
-// runs in this Store's writer, so no write of this process interleaves;
-// other Tally processes writing to the same database must be stopped first.
+// Repair overwrites each cell that disagrees with the raw events (see
+// Verify) with the value recomputed from them, and returns how many cells
+// it wrote. With the journal the cells converge on their own after a
+// crash; Repair is for damage from outside (a restore that copied events
+// and cells at different moments, a write applied after its writer's
+// lease). It refuses to run while another instance holds a lease, because
+// their writes would race with the rewrite; it runs in this Store's writer
+// and holds the roller, so nothing of this instance interleaves. Every
+// instance's view reloads the repaired cells.
 func (s *Store) Repair(ctx context.Context) (int, error) {
+	others, err := s.liveInstances(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(others) > 0 {
+		return 0, tally.Errorf(tally.EUnavailable,
+			"repair refused: %d other Tally instance(s) are running on this database (%s); stop them first, or wait %s after they stopped",
+			len(others), strings.Join(others, ", "), s.lease+leaseMargin)
+	}
 	var n int
-	err := s.submit(ctx, &writeReq{run: func(ctx context.Context) error {
-		diffs, err := s.Verify(ctx)
+	err = s.submit(ctx, &writeReq{run: func(context.Context) error {
+		rolled, err := s.settle(ctx)
+		if err != nil {
+			return err
+		}
+		s.rollMu.Lock()
+		defer s.rollMu.Unlock()
+		diffs, err := s.diff(ctx, rolled)
 		if err != nil {
 			return err
 		}
@@ -112,13 +138,22 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 			}
 			doc := cellDoc{ID: cellID(k), Day: k.Bucket, DeviceType: deviceField(k.DeviceType),
 				Category: categoryField(k.Category), Client: k.Client, ClientGroup: k.ClientGroup,
-				Valid: k.Valid, Count: d.Recomputed.Count, SumHi: hi, SumLo: lo}
+				Valid: k.Valid, Count: d.Recomputed.Count, SumHi: hi, SumLo: lo, Seq: rolled}
 			if _, err := s.cells.ReplaceOne(ctx, id, doc, options.Replace().SetUpsert(true)); err != nil {
 				return unavailable("repair cell", err)
 			}
 			n++
 		}
-		return nil
+		if n == 0 {
+			return nil
+		}
+		if _, err := s.meta.UpdateOne(ctx, journalID, bson.D{{Key: "$inc", Value: bson.D{{Key: "gen", Value: int64(1)}}}},
+			options.UpdateOne().SetUpsert(true)); err != nil {
+			return unavailable("mark repair", err)
+		}
+		s.view.mu.Lock()
+		defer s.view.mu.Unlock()
+		return s.view.load(ctx, s)
 	}})
 	return n, err
 }

@@ -15,21 +15,16 @@ import (
 
 // Every write of a Store goes through one writer goroutine, which takes the
 // requests of all callers waiting at that moment and applies them as one
-// batch: raw inserts and deletes, then one $inc upsert per touched cell.
-// Reasons:
-//   - FerretDB v1.24.2 loses updates when several connections $inc the same
-//     document at once (16 goroutines × 1000 increments ended at 54–134),
-//     while one sequential writer is exact. On MongoDB $inc is atomic per
-//     document, so several Tally processes may share a MongoDB; on FerretDB
-//     only one may write.
-//   - Batching turns N concurrent events of one cell into one upsert, and N
-//     callers into one round trip per collection (group commit).
+// batch, one journal entry (journal.go): raw inserts and deletes, then the
+// entry's resolution. Batching turns N concurrent callers into one round
+// trip per collection (group commit). No writer touches the cells: the
+// roller folds resolved entries into them, one instance at a time, so hot
+// cells cause no write conflicts between instances, and FerretDB, which
+// loses concurrent $inc updates of one document, stays exact.
 //
-// A caller is answered only after its raw write and its cell changes are
-// written. With transactions (replica set, mongos) a batch is one
-// transaction. Without them (FerretDB, standalone mongod) a crash or error
-// between the raw write and the cell write leaves cells off by the events of
-// that batch; Verify detects and Repair fixes that.
+// A caller is answered once its entry is resolved, when every instance's
+// view can apply it. On the instance that took the write it is applied to
+// the view before the answer (read-your-writes).
 
 // maxBulkOps bounds one bulk write: FerretDB v1.24.2 wedges on a bulk write
 // of 100 or more update operations (99 works).
@@ -42,6 +37,10 @@ const maxInsertDocs = 1000
 // maxBatchEvents bounds the events one writer batch gathers from waiting
 // callers; a single larger request still goes in one batch.
 const maxBatchEvents = 10000
+
+// maxEntryEvents bounds the events of one journal entry, which holds them
+// all: 5,000 events are ~1.5 MB, well below MongoDB's 16 MB per document.
+const maxEntryEvents = 5000
 
 // writeReq is one caller's write: a list of events to insert, or one id to
 // delete.
@@ -71,8 +70,10 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
-		// The write goes on; the caller only stops waiting for it.
-		return ctx.Err()
+		// The write goes on; the caller only stops waiting for it, and
+		// cannot know whether it will be applied.
+		return fmt.Errorf("mongo: waiting for the write: %w: %w", ctx.Err(),
+			tally.Errorf(tally.EUnavailable, "the database did not confirm the write in time"))
 	}
 }
 
@@ -106,14 +107,19 @@ func (s *Store) writer() {
 }
 
 // apply writes one batch and records each request's outcome. Writes are not
-// bound to a caller's context: once started they finish, so that a cancelled
-// request cannot leave its raw event without its cell change.
+// bound to a caller's context, only to the store's timeout and to this
+// instance's lease: the roller resolves the entry of an instance whose lease
+// has expired, so nothing of it may reach the database afterwards.
 func (s *Store) apply(batch []*writeReq) {
-	ctx := context.Background()
+	ctx, cancel := s.bound(context.Background())
+	defer cancel()
+	ctx, cancel = context.WithDeadline(ctx, s.leaseEnd())
+	defer cancel()
 	var writes []*writeReq
 	for _, r := range batch {
 		if r.run != nil {
-			r.err = r.run(ctx)
+			// Maintenance brings its caller's context: it may take long.
+			r.err = r.run(context.Background())
 			continue
 		}
 		writes = append(writes, r)
@@ -121,56 +127,41 @@ func (s *Store) apply(batch []*writeReq) {
 	if len(writes) == 0 {
 		return
 	}
-	batch = writes
 	start := time.Now()
-	var err error
-	if s.txn {
-		err = s.applyTxn(ctx, batch)
-	} else {
-		err = s.applyBatch(ctx, batch, false)
-	}
+	err := s.applyWrites(ctx, writes)
 	events := 0
-	for _, r := range batch {
+	for _, r := range writes {
 		events += r.size()
 	}
-	s.stats.commits.Observe(len(batch), events, time.Since(start))
+	s.stats.commits.Observe(len(writes), events, time.Since(start))
 	if err != nil {
-		for _, r := range batch {
+		for _, r := range writes {
 			r.err = err
 		}
 	}
 }
 
-func (s *Store) applyTxn(ctx context.Context, batch []*writeReq) error {
-	sess, err := s.client.StartSession()
-	if err != nil {
-		return unavailable("start session", err)
-	}
-	defer sess.EndSession(ctx)
-	runs := 0
-	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
-		runs++
-		return nil, s.applyBatch(ctx, batch, true)
-	})
-	if runs > 1 {
-		s.stats.retries.Add(float64(runs - 1))
-	}
-	return err
+// pending is one journal entry's share of a batch: the events it inserts
+// (each with the answer slot it fills) and the deletes it makes.
+type pending struct {
+	docs    []eventDoc
+	slots   []*bool
+	deletes []*writeReq
 }
 
-// applyBatch writes the raw events of the batch, then the cell changes they
-// imply. In a transaction it may run several times (WithTransaction retries
-// transient errors), so it recomputes every outcome from scratch.
-func (s *Store) applyBatch(ctx context.Context, batch []*writeReq, inTxn bool) error {
+// applyWrites splits the batch into entries of at most maxEntryEvents
+// events and writes them in turn.
+func (s *Store) applyWrites(ctx context.Context, batch []*writeReq) error {
 	var (
-		docs  []any
-		evs   []*tally.Event
-		slots []*bool
-		seen  = make(map[tally.ID]bool)
+		entries []*pending
+		cur     = &pending{}
+		seen    = make(map[tally.ID]bool)
 	)
+	entries = append(entries, cur)
 	for _, r := range batch {
 		r.err = nil
 		if r.delete {
+			cur.deletes = append(cur.deletes, r)
 			continue
 		}
 		r.inserted = make([]bool, len(r.events))
@@ -180,119 +171,288 @@ func (s *Store) applyBatch(ctx context.Context, batch []*writeReq, inTxn bool) e
 				continue
 			}
 			seen[e.ID] = true
-			docs = append(docs, newEventDoc(e))
-			evs = append(evs, e)
-			slots = append(slots, &r.inserted[i])
+			if len(cur.docs) == maxEntryEvents {
+				cur = &pending{}
+				entries = append(entries, cur)
+			}
+			cur.docs = append(cur.docs, newEventDoc(e))
+			cur.slots = append(cur.slots, &r.inserted[i])
 		}
 	}
-
-	var cells cellChanges
-	if len(docs) > 0 {
-		stored, err := s.insertEvents(ctx, docs, evs, inTxn)
+	for _, p := range entries {
+		var (
+			seq int64
+			o   outcome
+			err error
+		)
+		if s.txn {
+			seq, o, err = s.writeTxn(ctx, p)
+		} else {
+			seq, o, err = s.writeEntry(ctx, p)
+		}
 		if err != nil {
 			return err
 		}
-		for i, ok := range stored {
-			if ok {
-				*slots[i] = true
-				cells.add(tally.KeyOf(evs[i], tally.SecondsPerDay), 1, evs[i].Value)
+		for i, ok := range o.inserted {
+			*p.slots[i] = ok
+		}
+		for i, r := range p.deletes {
+			if !o.deleted[i] {
+				r.err = tally.Errorf(tally.ENotFound, "event %s not found", r.id)
 			}
 		}
-	}
-
-	for _, r := range batch {
-		if !r.delete {
-			continue
-		}
-		var d eventDoc
-		err := s.events.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: r.id.String()}}).Decode(&d)
-		switch {
-		case errors.Is(err, driver.ErrNoDocuments):
-			r.err = tally.Errorf(tally.ENotFound, "event %s not found", r.id)
-			continue
-		case err != nil:
-			return unavailable("delete event", err)
-		}
-		e, err := d.event()
-		if err != nil {
+		if err := s.view.applyLocal(seq, &o.cells); err != nil {
 			return err
 		}
-		cells.add(tally.KeyOf(&e, tally.SecondsPerDay), -1, e.Value.Neg())
+		if !s.txn {
+			// Best effort: the roller removes what is left.
+			_ = s.removeTombstones(ctx, seq, o.gone)
+		}
 	}
-
-	return s.writeCells(ctx, &cells)
+	return nil
 }
 
-// insertEvents inserts docs and reports, for each, whether it was stored
-// (false: its _id already existed).
-func (s *Store) insertEvents(ctx context.Context, docs []any, evs []*tally.Event, inTxn bool) ([]bool, error) {
-	stored := make([]bool, len(docs))
-	for i := range stored {
-		stored[i] = true
-	}
-	if inTxn {
-		// In a transaction a duplicate key error aborts the transaction, so
-		// find the ids already stored first. An id inserted concurrently by
-		// another process shows up as a write conflict, and WithTransaction
-		// retries the batch, which then finds it here.
-		ids := make([]string, len(evs))
-		index := make(map[string]int, len(evs))
-		for i, e := range evs {
-			ids[i] = e.ID.String()
-			index[ids[i]] = i
+// writeEntry writes one entry without a transaction: the entry first (the
+// batch's intent, with its number in every event), then the events and the
+// deletes, then the resolution.
+func (s *Store) writeEntry(ctx context.Context, p *pending) (_ int64, _ outcome, err error) {
+	var seq int64
+	defer func() {
+		if err != nil && seq != 0 {
+			// Its entry may be written and left open: resolve it later,
+			// from what reached the database (see resolveFailed).
+			s.failed.Store(seq, time.Now())
 		}
-		var kept []any
-		existing := make(map[int]bool)
-		for start := 0; start < len(ids); start += maxInsertDocs {
-			cur, err := s.events.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[start:min(start+maxInsertDocs, len(ids))]}}}},
-				options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-			if err != nil {
-				return nil, unavailable("find existing events", err)
-			}
-			var found []struct {
-				ID string `bson:"_id"`
-			}
-			if err := cur.All(ctx, &found); err != nil {
-				return nil, unavailable("find existing events", err)
-			}
-			for _, f := range found {
-				existing[index[f.ID]] = true
-			}
+	}()
+	for attempt := 0; ; attempt++ {
+		var err error
+		if seq, err = s.nextSeq(ctx); err != nil {
+			return 0, outcome{}, err
 		}
-		for i, d := range docs {
-			if existing[i] {
-				stored[i] = false
-				continue
-			}
-			kept = append(kept, d)
+		e := entryDoc{Seq: seq, At: time.Now(), By: s.instance, Deletes: make([]string, len(p.deletes))}
+		for i := range p.docs {
+			p.docs[i].J = seq
 		}
-		for start := 0; start < len(kept); start += maxInsertDocs {
-			end := min(start+maxInsertDocs, len(kept))
-			if _, err := s.events.InsertMany(ctx, kept[start:end]); err != nil {
-				return nil, unavailable("insert events", err)
-			}
+		e.Events = p.docs
+		for i, r := range p.deletes {
+			e.Deletes[i] = r.id.String()
 		}
-		return stored, nil
+		_, err = s.journal.InsertOne(ctx, e)
+		if err == nil {
+			break
+		}
+		if !driver.IsDuplicateKeyError(err) {
+			return 0, outcome{}, unavailable("write journal entry", err)
+		}
+		// The number was taken: by this insert, whose first answer was
+		// lost and which the driver retried; or handed out twice by a
+		// server that loses concurrent updates, or voided by the roller
+		// after a stall.
+		var got entryDoc
+		if err := s.journal.FindOne(ctx, bson.D{{Key: "_id", Value: seq}}).Decode(&got); err != nil {
+			return 0, outcome{}, unavailable("read journal entry", err)
+		}
+		if got.By == s.instance && !got.Done {
+			break
+		}
+		seq = 0
+		if attempt == 10 {
+			return 0, outcome{}, tally.Errorf(tally.EUnavailable, "could not number a journal entry after %d attempts", attempt+1)
+		}
 	}
 
+	o := outcome{inserted: make([]bool, len(p.docs)), deleted: make([]bool, len(p.deletes))}
+	if err = s.insertEvents(ctx, seq, p.docs, o.inserted); err != nil {
+		return 0, o, err
+	}
+	for i := range p.docs {
+		if o.inserted[i] {
+			if err := o.addDoc(&p.docs[i]); err != nil {
+				return 0, o, err
+			}
+		}
+	}
+	if err := s.markDeleted(ctx, seq, p, &o); err != nil {
+		return 0, o, err
+	}
+	o, err = s.record(ctx, seq, o)
+	return seq, o, err
+}
+
+func (o *outcome) addDoc(d *eventDoc) error {
+	k, err := d.dayKey()
+	if err != nil {
+		return err
+	}
+	v, err := d.value()
+	if err != nil {
+		return err
+	}
+	o.cells.add(k, 1, v)
+	return nil
+}
+
+// insertEvents inserts docs and sets inserted[i] for each one stored by
+// entry seq: a duplicate key is an id taken before, unless the event
+// already carries seq (a write retried after a lost answer).
+func (s *Store) insertEvents(ctx context.Context, seq int64, docs []eventDoc, inserted []bool) error {
+	var dups []string
+	index := make(map[string]int)
 	for start := 0; start < len(docs); start += maxInsertDocs {
 		end := min(start+maxInsertDocs, len(docs))
-		_, err := s.events.InsertMany(ctx, docs[start:end], options.InsertMany().SetOrdered(false))
+		batch := make([]any, end-start)
+		for i := range batch {
+			batch[i] = docs[start+i]
+			inserted[start+i] = true
+		}
+		_, err := s.events.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
 		if err == nil {
 			continue
 		}
 		var bwe driver.BulkWriteException
 		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return nil, unavailable("insert events", err)
+			return unavailable("insert events", err)
 		}
 		for _, we := range bwe.WriteErrors {
 			if we.Code != 11000 {
-				return nil, unavailable("insert events", err)
+				return unavailable("insert events", err)
 			}
-			stored[start+we.Index] = false
+			i := start + we.Index
+			inserted[i] = false
+			dups = append(dups, docs[i].ID)
+			index[docs[i].ID] = i
 		}
 	}
-	return stored, nil
+	if len(dups) == 0 {
+		return nil
+	}
+	return s.eachEvent(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: dups}}}, {Key: "j", Value: seq}}, func(d *eventDoc) error {
+		inserted[index[d.ID]] = true
+		return nil
+	})
+}
+
+// markDeleted makes the live events p deletes tombstones of entry seq,
+// and records in o those it found. One update and one read for all (on
+// FerretDB each scans the collection); a retried write whose first answer
+// was lost finds its own marks.
+func (s *Store) markDeleted(ctx context.Context, seq int64, p *pending, o *outcome) error {
+	if len(p.deletes) == 0 {
+		return nil
+	}
+	ids := make([]string, len(p.deletes))
+	index := make(map[string]int, len(ids))
+	for i, r := range p.deletes {
+		ids[i] = r.id.String()
+		index[ids[i]] = i
+	}
+	_, err := s.events.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, live},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "del", Value: seq}}}})
+	if err != nil {
+		return unavailable("delete events", err)
+	}
+	return s.eachEvent(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "del", Value: seq}}, func(d *eventDoc) error {
+		o.deleted[index[d.ID]] = true
+		return o.takeOut(d)
+	})
+}
+
+// writeTxn writes one entry in a transaction: the events, the deletes and
+// the entry, resolved, commit together or not at all. Taking the entry's
+// number writes the counter document, so concurrent batches conflict on it
+// and entries commit in number order.
+func (s *Store) writeTxn(ctx context.Context, p *pending) (int64, outcome, error) {
+	sess, err := s.client.StartSession()
+	if err != nil {
+		return 0, outcome{}, unavailable("start session", err)
+	}
+	defer sess.EndSession(ctx)
+	var (
+		seq  int64
+		o    outcome
+		runs int
+	)
+	// WithTransaction retries the whole batch on TransientTransactionError
+	// and the commit on UnknownTransactionCommitResult, as the driver's
+	// specification prescribes, until ctx's deadline; the callback
+	// recomputes everything from scratch each time.
+	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
+		runs++
+		var err error
+		seq, o, err = s.txnBody(ctx, p)
+		return nil, err
+	}, txnOptions())
+	if runs > 1 {
+		s.stats.retries.Add(float64(runs - 1))
+	}
+	return seq, o, err
+}
+
+func (s *Store) txnBody(ctx context.Context, p *pending) (int64, outcome, error) {
+	seq, err := s.nextSeq(ctx)
+	if err != nil {
+		return 0, outcome{}, err
+	}
+	o := outcome{inserted: make([]bool, len(p.docs)), deleted: make([]bool, len(p.deletes))}
+	// A duplicate key error aborts a transaction: find the ids already
+	// stored first. An id inserted concurrently by another process shows
+	// up as a write conflict, and the retried transaction finds it here.
+	ids := make([]string, len(p.docs))
+	index := make(map[string]int, len(p.docs))
+	for i := range p.docs {
+		p.docs[i].J = seq
+		ids[i] = p.docs[i].ID
+		index[ids[i]] = i
+		o.inserted[i] = true
+	}
+	for start := 0; start < len(ids); start += maxInsertDocs {
+		err := s.eachEvent(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[start:min(start+maxInsertDocs, len(ids))]}}}},
+			func(d *eventDoc) error {
+				o.inserted[index[d.ID]] = false
+				return nil
+			})
+		if err != nil {
+			return 0, o, err
+		}
+	}
+	var kept []any
+	for i := range p.docs {
+		if o.inserted[i] {
+			kept = append(kept, p.docs[i])
+			if err := o.addDoc(&p.docs[i]); err != nil {
+				return 0, o, err
+			}
+		}
+	}
+	for start := 0; start < len(kept); start += maxInsertDocs {
+		if _, err := s.events.InsertMany(ctx, kept[start:min(start+maxInsertDocs, len(kept))]); err != nil {
+			return 0, o, unavailable("insert events", err)
+		}
+	}
+	for i, r := range p.deletes {
+		var d eventDoc
+		err := s.events.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: r.id.String()}}).Decode(&d)
+		switch {
+		case errors.Is(err, driver.ErrNoDocuments):
+			continue
+		case err != nil:
+			return 0, o, unavailable("delete event", err)
+		}
+		o.deleted[i] = true
+		if err := o.takeOut(&d); err != nil {
+			return 0, o, err
+		}
+	}
+	deltas, err := deltaDocs(&o.cells)
+	if err != nil {
+		return 0, o, err
+	}
+	e := entryDoc{Seq: seq, At: time.Now(), By: s.instance, Done: true, Inserted: o.inserted, Deleted: o.deleted, Deltas: deltas}
+	if _, err := s.journal.InsertOne(ctx, e); err != nil {
+		return 0, o, unavailable("write journal entry", err)
+	}
+	o.gone = nil // deleted for good, no tombstones
+	return seq, o, nil
 }
 
 // cellChanges accumulates the net change of each touched cell.
@@ -318,77 +478,6 @@ func (c *cellChanges) add(k tally.CellKey, count int64, sum tally.Decimal) {
 	}
 	ch.count += count
 	ch.sum = ch.sum.Add(sum)
-}
-
-// writeCells applies the changes as $inc upserts filtered on the cell's _id,
-// in unordered bulk writes of at most maxBulkOps, then deletes the cells
-// that dropped to zero events, so that a cell's float sum restarts at an
-// exact zero instead of carrying rounding residue.
-func (s *Store) writeCells(ctx context.Context, c *cellChanges) error {
-	var models []driver.WriteModel
-	var emptied []string
-	flush := func() error {
-		if len(models) == 0 {
-			return nil
-		}
-		_, err := s.cells.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		models = models[:0]
-		if err != nil {
-			return unavailable("update cells", err)
-		}
-		return nil
-	}
-	for _, k := range c.keys {
-		ch := c.changes[k]
-		if ch.count == 0 && ch.sum.IsZero() {
-			continue
-		}
-		hi, lo, err := limbs(ch.sum)
-		if err != nil {
-			return err
-		}
-		id := cellID(k)
-		if ch.count < 0 {
-			emptied = append(emptied, id)
-		}
-		models = append(models, driver.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{
-				{Key: "$inc", Value: bson.D{{Key: "count", Value: ch.count}, {Key: "sum_hi", Value: hi}, {Key: "sum_lo", Value: lo}}},
-				{Key: "$setOnInsert", Value: bson.D{
-					{Key: "day", Value: k.Bucket},
-					{Key: "device_type", Value: deviceField(k.DeviceType)},
-					{Key: "category", Value: categoryField(k.Category)},
-					{Key: "client", Value: k.Client},
-					{Key: "client_group", Value: k.ClientGroup},
-					{Key: "valid", Value: k.Valid},
-				}},
-			}).
-			SetUpsert(true))
-		if len(models) == maxBulkOps {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	for start := 0; start < len(emptied); start += maxInsertDocs {
-		ids := emptied[start:min(start+maxInsertDocs, len(emptied))]
-		// The count filter makes this safe against a concurrent increment
-		// from another process: the delete is atomic per document. A cell
-		// below zero (a delete overtook its insert's increment across two
-		// processes) is left alone: the pending increment brings it back.
-		_, err := s.cells.DeleteMany(ctx, bson.D{
-			{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}},
-			{Key: "count", Value: 0},
-		})
-		if err != nil {
-			return unavailable("delete empty cells", err)
-		}
-	}
-	return nil
 }
 
 // CreateEvent stores e, or returns EConflict when its id is taken.
@@ -428,8 +517,10 @@ func (s *Store) DeleteEvent(ctx context.Context, id tally.ID) error {
 
 // Event returns a stored event.
 func (s *Store) Event(ctx context.Context, id tally.ID) (tally.Event, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var d eventDoc
-	err := s.events.FindOne(ctx, bson.D{{Key: "_id", Value: id.String()}}).Decode(&d)
+	err := s.events.FindOne(ctx, bson.D{{Key: "_id", Value: id.String()}, live}).Decode(&d)
 	switch {
 	case errors.Is(err, driver.ErrNoDocuments):
 		return tally.Event{}, tally.Errorf(tally.ENotFound, "event %s not found", id)

@@ -207,7 +207,9 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (tally
 	case storeDiscard:
 		return discard.Store{}, nil
 	case storeMongo:
-		st, err := mongo.OpenOptions(ctx, cfg.Store, mongo.Options{Scans: scanLimits(cfg)})
+		// Half the write timeout, so that the 503 that says a write's
+		// outcome is unknown can still be written.
+		st, err := mongo.OpenOptions(ctx, cfg.Store, mongo.Options{Scans: scanLimits(cfg), Timeout: cfg.WriteTimeout / 2})
 		if err != nil {
 			// The URI may hold a password: name the store by its scheme only.
 			scheme, _, _ := strings.Cut(cfg.Store, ":")

@@ -1,0 +1,186 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/cube"
+)
+
+// view is this instance's in-memory rollup: the cells, loaded at start,
+// plus every resolved journal entry after them, whichever instance wrote
+// it. Entries resolve out of number order (each writer resolves its own),
+// so the view keeps the number up to which it has applied all (h) and the
+// numbers above it applied already; each entry is applied once.
+type view struct {
+	// pub is what reports read; cur is what entries are applied to, the
+	// same cube except while a load fills a new one.
+	pub atomic.Pointer[cube.Cube]
+
+	mu      sync.Mutex // serializes applying and reloading
+	cur     *cube.Cube
+	h       int64
+	applied map[int64]bool
+	gen     int64 // the journal's repair generation the view was loaded at
+}
+
+// applyLocal applies the entry this instance just resolved, before its
+// callers are answered.
+func (v *view) applyLocal(seq int64, c *cellChanges) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.apply(seq, c)
+	return nil
+}
+
+// has reports whether the view has applied entry seq, which is then
+// resolved.
+func (v *view) has(seq int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return seq <= v.h || v.applied[seq]
+}
+
+// apply adds an entry's changes unless the view has them. Callers hold mu.
+func (v *view) apply(seq int64, c *cellChanges) {
+	if seq <= v.h || v.applied[seq] {
+		return
+	}
+	cb := v.cur
+	for _, k := range c.keys {
+		ch := c.changes[k]
+		if ch.count != 0 || !ch.sum.IsZero() {
+			cb.Add(k, ch.count, ch.sum)
+		}
+	}
+	v.applied[seq] = true
+	for v.applied[v.h+1] {
+		delete(v.applied, v.h+1)
+		v.h++
+	}
+}
+
+// catchUp applies the entries resolved since the last call, or reloads
+// when the journal no longer holds them or Repair rewrote the cells.
+func (v *view) catchUp(ctx context.Context, s *Store) error {
+	m, err := s.journalMeta(ctx)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if m.Trimmed > v.h || m.Gen != v.gen {
+		return v.load(ctx, s)
+	}
+	return v.readJournal(ctx, s, v.h, nil)
+}
+
+// readJournal applies every resolved entry after from; seqs, when set,
+// holds the number up to which a loaded cell already has the entries.
+func (v *view) readJournal(ctx context.Context, s *Store, from int64, seqs map[tally.CellKey]int64) error {
+	cur, err := s.journal.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, {Key: "done", Value: true}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(readBatch).
+			SetProjection(bson.D{{Key: "deltas", Value: 1}}))
+	if err != nil {
+		return unavailable("read journal", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var e entryDoc
+		if err := cur.Decode(&e); err != nil {
+			return unavailable("decode journal entry", err)
+		}
+		if e.Seq <= v.h || v.applied[e.Seq] {
+			continue
+		}
+		var c cellChanges
+		for i := range e.Deltas {
+			k, err := e.Deltas[i].key()
+			if err != nil {
+				return err
+			}
+			if seqs != nil && seqs[k] >= e.Seq {
+				continue // the loaded cell holds it
+			}
+			c.add(k, e.Deltas[i].Count, tally.DecimalFromLimbs(e.Deltas[i].SumHi, e.Deltas[i].SumLo))
+		}
+		v.apply(e.Seq, &c)
+	}
+	if err := cur.Err(); err != nil {
+		return unavailable("read journal", err)
+	}
+	return nil
+}
+
+// load builds the view from the cells and the journal. The roller's
+// progress is read first: every cell holds every entry up to it, and each
+// cell read holds those up to its own seq, which may be later (a group
+// being folded meanwhile), so each later entry is applied to exactly the
+// cells that lack it. Callers hold mu.
+func (v *view) load(ctx context.Context, s *Store) (err error) {
+	defer func() {
+		if err != nil {
+			v.gen = -1 // half loaded: the next catch-up loads again
+		}
+	}()
+	for {
+		m, err := s.journalMeta(ctx)
+		if err != nil {
+			return err
+		}
+		var l leaseDoc
+		if err := s.meta.FindOne(ctx, rollerKey).Decode(&l); err != nil && !errors.Is(err, driver.ErrNoDocuments) {
+			return unavailable("read roller progress", err)
+		}
+		c := cube.NewWithSlotBudget(0)
+		seqs := make(map[tally.CellKey]int64)
+		cur, err := s.cells.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch))
+		if err != nil {
+			return unavailable("read cells", err)
+		}
+		for cur.Next(ctx) {
+			var cd cellDoc
+			if err := cur.Decode(&cd); err != nil {
+				cur.Close(context.WithoutCancel(ctx))
+				return unavailable("decode cell", err)
+			}
+			k, err := cd.key()
+			if err != nil {
+				cur.Close(context.WithoutCancel(ctx))
+				return err
+			}
+			if cd.Count != 0 {
+				c.Add(k, cd.Count, cd.sum())
+			}
+			if cd.Seq > l.Rolled {
+				seqs[k] = cd.Seq
+			}
+		}
+		err = cur.Err()
+		cur.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return unavailable("read cells", err)
+		}
+		v.cur, v.h, v.applied, v.gen = c, l.Rolled, make(map[int64]bool), m.Gen
+		if err := v.readJournal(ctx, s, l.Rolled, seqs); err != nil {
+			return err
+		}
+		v.pub.Store(c)
+		// Entries after Rolled trimmed meanwhile, or cells rewritten: the
+		// view may have missed some; read again.
+		after, err := s.journalMeta(ctx)
+		if err != nil {
+			return err
+		}
+		if after.Trimmed <= l.Rolled && after.Gen == m.Gen {
+			return nil
+		}
+	}
+}
