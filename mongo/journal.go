@@ -167,17 +167,7 @@ func (s *Store) resolveOpen(ctx context.Context, e *entryDoc) (outcome, error) {
 		err := s.eachEvent(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "j", Value: e.Seq}}, func(d *eventDoc) error {
 			i := index[d.ID]
 			o.inserted[i] = true
-			ev := &e.Events[i]
-			k, err := ev.dayKey()
-			if err != nil {
-				return err
-			}
-			v, err := ev.value()
-			if err != nil {
-				return err
-			}
-			o.cells.add(k, 1, v)
-			return nil
+			return o.addDoc(&e.Events[i])
 		})
 		if err != nil {
 			return o, err
