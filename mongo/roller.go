@@ -407,8 +407,8 @@ func (s *Store) setRoller(ctx context.Context, set bson.D) error {
 // upsert per cell, applied only to a cell that does not hold seq yet, so
 // that a group folded again after a crash counts once. A duplicate key
 // error means either that the cell already holds seq (the filter missed an
-// existing cell) or a concurrent first insert of it: the cell is read back
-// and the update retried in the second case.
+// existing cell) or a concurrent first insert of it: the cells are read
+// back and the updates of those not holding seq sent again.
 func (s *Store) writeCells(ctx context.Context, seq int64, c *cellChanges) error {
 	var ops []driver.WriteModel
 	var ids []string
@@ -456,33 +456,73 @@ func (s *Store) writeCells(ctx context.Context, seq int64, c *cellChanges) error
 }
 
 func (s *Store) cellBulk(ctx context.Context, seq int64, ops []driver.WriteModel, ids []string) error {
-	for attempt := 0; len(ops) > 0; attempt++ {
+	// stalls counts the attempts in a row that folded no cell; each other
+	// attempt gets further (on FerretDB, up to the next cell folded before).
+	for stalls := 0; len(ops) > 0; {
 		_, err := s.cells.BulkWrite(ctx, ops, options.BulkWrite().SetOrdered(false))
 		if err == nil {
 			return nil
 		}
 		var bwe driver.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || attempt == 5 {
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || stalls == 5 {
 			return unavailable("update cells", err)
 		}
-		var retry []driver.WriteModel
-		var retryIDs []string
 		for _, we := range bwe.WriteErrors {
 			if we.Code != 11000 {
 				return unavailable("update cells", err)
 			}
-			var c cellDoc
-			err := s.cells.FindOne(ctx, bson.D{{Key: "_id", Value: ids[we.Index]}}).Decode(&c)
-			if err != nil && !errors.Is(err, driver.ErrNoDocuments) {
-				return unavailable("read cell", err)
+		}
+		// Which operations ran cannot be told from the errors: FerretDB
+		// v1.24.2 ignores ordered=false on update, stops at the first
+		// error and reports it at index 0. Every operation applies only
+		// to a cell below seq, so the cells are read back and the
+		// operations of those still below it (or absent) sent again.
+		done := make(map[string]bool, len(ids))
+		err = s.eachCell(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, func(c *cellDoc) error {
+			if c.Seq >= seq {
+				done[c.ID] = true
 			}
-			if err == nil && c.Seq >= seq {
-				continue // folded before
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var retry []driver.WriteModel
+		var retryIDs []string
+		for i, id := range ids {
+			if !done[id] {
+				retry = append(retry, ops[i])
+				retryIDs = append(retryIDs, id)
 			}
-			retry = append(retry, ops[we.Index])
-			retryIDs = append(retryIDs, ids[we.Index])
+		}
+		if len(retry) == len(ops) {
+			stalls++
+		} else {
+			stalls = 0
 		}
 		ops, ids = retry, retryIDs
+	}
+	return nil
+}
+
+// eachCell calls fn for every cell filter selects.
+func (s *Store) eachCell(ctx context.Context, filter bson.D, fn func(*cellDoc) error) error {
+	cur, err := s.cells.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
+	if err != nil {
+		return unavailable("read cells", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var c cellDoc
+		if err := cur.Decode(&c); err != nil {
+			return unavailable("decode cell", err)
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return unavailable("read cells", err)
 	}
 	return nil
 }
