@@ -209,7 +209,7 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (tally
 	case storeMongo:
 		// Half the write timeout, so that the 503 that says a write's
 		// outcome is unknown can still be written.
-		st, err := mongo.OpenOptions(ctx, cfg.Store, mongo.Options{Scans: scanLimits(cfg), Timeout: cfg.WriteTimeout / 2})
+		st, err := mongo.OpenOptions(ctx, cfg.Store, mongo.Options{Scans: scanLimits(cfg), Timeout: cfg.WriteTimeout / 2, Logger: logger})
 		if err != nil {
 			// The URI may hold a password: name the store by its scheme only.
 			scheme, _, _ := strings.Cut(cfg.Store, ":")
