@@ -192,11 +192,7 @@ func (s *Store) resolveOpen(ctx context.Context, e *entryDoc) (outcome, error) {
 
 // takeOut records that d was deleted.
 func (o *outcome) takeOut(d *eventDoc) error {
-	k, err := d.dayKey()
-	if err != nil {
-		return err
-	}
-	v, err := d.value()
+	k, v, err := d.dayCell()
 	if err != nil {
 		return err
 	}
@@ -207,22 +203,28 @@ func (o *outcome) takeOut(d *eventDoc) error {
 
 // eachEvent calls fn for every event filter selects, tombstones included.
 func (s *Store) eachEvent(ctx context.Context, filter bson.D, fn func(*eventDoc) error) error {
-	cur, err := s.events.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
+	return each(ctx, s.events, filter, "event", fn)
+}
+
+// each calls fn for every document of coll that filter selects, decoded
+// as a T, in batches of readBatch; what names the documents in errors.
+func each[T any](ctx context.Context, coll *driver.Collection, filter bson.D, what string, fn func(*T) error) error {
+	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
 	if err != nil {
-		return unavailable("read events", err)
+		return unavailable("read "+what+"s", err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	for cur.Next(ctx) {
-		var d eventDoc
+		var d T
 		if err := cur.Decode(&d); err != nil {
-			return unavailable("decode event", err)
+			return unavailable("decode "+what, err)
 		}
 		if err := fn(&d); err != nil {
 			return err
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return unavailable("read events", err)
+		return unavailable("read "+what+"s", err)
 	}
 	return nil
 }
@@ -282,12 +284,13 @@ func (s *Store) removeTombstones(ctx context.Context, seq int64, gone []eventDoc
 	return nil
 }
 
-// dayKey is the key of the event's UTC-day cell.
-func (d *eventDoc) dayKey() (tally.CellKey, error) {
+// dayCell is the key of the event's UTC-day cell and its value.
+func (d *eventDoc) dayCell() (tally.CellKey, tally.Decimal, error) {
 	k, err := d.key()
 	if err != nil {
-		return k, err
+		return k, tally.Decimal{}, err
 	}
 	k.Bucket = d.Day
-	return k, nil
+	v, err := d.value()
+	return k, v, err
 }

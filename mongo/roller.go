@@ -507,24 +507,7 @@ func (s *Store) cellBulk(ctx context.Context, seq int64, ops []driver.WriteModel
 
 // eachCell calls fn for every cell filter selects.
 func (s *Store) eachCell(ctx context.Context, filter bson.D, fn func(*cellDoc) error) error {
-	cur, err := s.cells.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
-	if err != nil {
-		return unavailable("read cells", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		var c cellDoc
-		if err := cur.Decode(&c); err != nil {
-			return unavailable("decode cell", err)
-		}
-		if err := fn(&c); err != nil {
-			return err
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return unavailable("read cells", err)
-	}
-	return nil
+	return each(ctx, s.cells, filter, "cell", fn)
 }
 
 // removeFolded removes the tombstones of the entries now in the cells

@@ -33,11 +33,7 @@ func (s *Store) diff(ctx context.Context, rolled int64) ([]tally.CellDiff, error
 		if d.J > rolled || (d.Del != 0 && d.Del <= rolled) {
 			return nil
 		}
-		k, err := d.dayKey()
-		if err != nil {
-			return err
-		}
-		v, err := d.value()
+		k, v, err := d.dayCell()
 		if err != nil {
 			return err
 		}
@@ -55,19 +51,10 @@ func (s *Store) diff(ctx context.Context, rolled int64) ([]tally.CellDiff, error
 	}
 
 	var diffs []tally.CellDiff
-	cur, err := s.cells.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch))
-	if err != nil {
-		return nil, unavailable("read cells", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		var c cellDoc
-		if err := cur.Decode(&c); err != nil {
-			return nil, unavailable("decode cell", err)
-		}
+	err = s.eachCell(ctx, bson.D{}, func(c *cellDoc) error {
 		k, err := c.key()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w := want[k]
 		delete(want, k)
@@ -78,9 +65,10 @@ func (s *Store) diff(ctx context.Context, rolled int64) ([]tally.CellDiff, error
 			diffs = append(diffs, tally.CellDiff{Key: k,
 				Stored: tally.Totals{Count: c.Count, Sum: c.sum()}, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})
 		}
-	}
-	if err := cur.Err(); err != nil {
-		return nil, unavailable("read cells", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for k, w := range want { // cells missing altogether
 		diffs = append(diffs, tally.CellDiff{Key: k, Recomputed: tally.Totals{Count: w.count, Sum: w.sum}})

@@ -141,19 +141,9 @@ func (v *view) load(ctx context.Context, s *Store) (err error) {
 		}
 		c := cube.NewWithSlotBudget(0)
 		seqs := make(map[tally.CellKey]int64)
-		cur, err := s.cells.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch))
-		if err != nil {
-			return unavailable("read cells", err)
-		}
-		for cur.Next(ctx) {
-			var cd cellDoc
-			if err := cur.Decode(&cd); err != nil {
-				cur.Close(context.WithoutCancel(ctx))
-				return unavailable("decode cell", err)
-			}
+		err = s.eachCell(ctx, bson.D{}, func(cd *cellDoc) error {
 			k, err := cd.key()
 			if err != nil {
-				cur.Close(context.WithoutCancel(ctx))
 				return err
 			}
 			if cd.Count != 0 {
@@ -162,11 +152,10 @@ func (v *view) load(ctx context.Context, s *Store) (err error) {
 			if cd.Seq > l.Rolled {
 				seqs[k] = cd.Seq
 			}
-		}
-		err = cur.Err()
-		cur.Close(context.WithoutCancel(ctx))
+			return nil
+		})
 		if err != nil {
-			return unavailable("read cells", err)
+			return err
 		}
 		v.cur, v.h, v.applied, v.gen = c, l.Rolled, make(map[int64]bool), m.Gen
 		if err := v.readJournal(ctx, s, l.Rolled, seqs); err != nil {

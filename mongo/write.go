@@ -280,11 +280,7 @@ func (s *Store) writeEntry(ctx context.Context, p *pending) (_ int64, _ outcome,
 }
 
 func (o *outcome) addDoc(d *eventDoc) error {
-	k, err := d.dayKey()
-	if err != nil {
-		return err
-	}
-	v, err := d.value()
+	k, v, err := d.dayCell()
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -81,14 +80,7 @@ func TestImageRoundTrip(t *testing.T) {
 // built again on first use.
 func TestImageSubDayRollups(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	var zones []*time.Location
-	for _, name := range slotZones {
-		loc, err := time.LoadLocation(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zones = append(zones, loc)
-	}
+	zones := loadSlotZones(t)
 	c := cube.New()
 	add := func(c *cube.Cube, e slotEvent, n int64) {
 		k := e.k

@@ -76,13 +76,9 @@ func randomZoneQuery(rng *rand.Rand, zones []*time.Location) tally.ReportQuery {
 	return q
 }
 
-// Reports in any zone and granularity answered from sub-day rollups equal
-// the Aggregator fed every raw event, exactly, with the rollups built from a
-// snapshot while changes kept arriving.
-func TestSlotReports(t *testing.T) {
-	seed := rand.Uint64()
-	rng := rand.New(rand.NewPCG(seed, 7))
-	t.Logf("seed %d", seed)
+// loadSlotZones loads slotZones.
+func loadSlotZones(t *testing.T) []*time.Location {
+	t.Helper()
 	var zones []*time.Location
 	for _, name := range slotZones {
 		loc, err := time.LoadLocation(name)
@@ -91,6 +87,17 @@ func TestSlotReports(t *testing.T) {
 		}
 		zones = append(zones, loc)
 	}
+	return zones
+}
+
+// Reports in any zone and granularity answered from sub-day rollups equal
+// the Aggregator fed every raw event, exactly, with the rollups built from a
+// snapshot while changes kept arriving.
+func TestSlotReports(t *testing.T) {
+	seed := rand.Uint64()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	t.Logf("seed %d", seed)
+	zones := loadSlotZones(t)
 
 	c := cube.New()
 	var live []slotEvent
