@@ -14,17 +14,17 @@ import (
 // filter groups, Bloom filter false positives and snapshot refreshes with
 // a few hundred events.
 type Knobs struct {
-	EpochShift    uint  // an event's epoch is seq >> EpochShift
-	GroupShift    uint  // one Bloom filter per seq >> GroupShift
-	FilterLogBits uint  // each filter has 2^FilterLogBits bits (at least 512)
-	BacklogMin    int64 // refresh once the backlog passes max(BacklogMin, events/4)
-	Chunk         int   // rows per INSERT, a power of two
-	ImageEvery    int64 // a start-up image after this many changes; 0: the default
+	EpochShift uint  // an event's epoch is seq >> EpochShift
+	GroupShift uint  // one Bloom filter per seq >> GroupShift
+	FilterBits uint  // each filter's size in bits (whole 512-bit blocks, at least one)
+	BacklogMin int64 // refresh once the backlog passes max(BacklogMin, events/4)
+	Chunk      int   // rows per INSERT, a power of two
+	ImageEvery int64 // a start-up image after this many changes; 0: the default
 }
 
 // WithKnobs returns opts with the write path sized by k.
 func WithKnobs(opts Options, k Knobs) Options {
-	opts.knobs = knobs{epochShift: k.EpochShift, groupShift: k.GroupShift, filterLogBits: k.FilterLogBits,
+	opts.knobs = knobs{epochShift: k.EpochShift, groupShift: k.GroupShift, filterBits: k.FilterBits,
 		backlogMin: k.BacklogMin, chunk: k.Chunk, imageEvery: k.ImageEvery}
 	if k.ImageEvery == 0 {
 		opts.knobs.imageEvery = defaultKnobs().imageEvery

@@ -39,7 +39,7 @@ import (
 // and writes a new image.
 const (
 	imageMagic   = "TALLYIMG"
-	imageVersion = 2 // 2: with the built sub-day rollups
+	imageVersion = 3 // 2: with the built sub-day rollups; 3: filters of 24 bits an id (filterLayout 2)
 
 	metaHashKey = "hash_key"
 	metaFileID  = "file_id"
@@ -120,7 +120,7 @@ type imageHeader struct {
 	keyCheck uint64
 	rec      imageRecord
 	events   int64
-	shifts   [3]uint32 // groupShift, epochShift, filterLogBits
+	shifts   [3]uint32 // groupShift, epochShift, filterBits/512
 }
 
 func (h *imageHeader) append(b []byte) []byte {
@@ -139,7 +139,7 @@ func (h *imageHeader) append(b []byte) []byte {
 const imageHeaderBytes = 8 + 4 + 16 + 8 + 32 + 8 + 12
 
 func shiftsOf(k knobs) [3]uint32 {
-	return [3]uint32{uint32(k.groupShift), uint32(k.epochShift), uint32(k.filterLogBits)}
+	return [3]uint32{uint32(k.groupShift), uint32(k.epochShift), uint32(k.filterBits / 512)}
 }
 
 // imagePath is where the image of the database at path lives.
@@ -229,7 +229,7 @@ func readImage(path string, want imageHeader, slotBudget int) (*image, error) {
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, fmt.Errorf("filters: %w", err)
 	}
-	size := 1 << (max(want.shifts[2], 9) - 3)
+	size := 64 * max(int(want.shifts[2]), 1) // bytes: 64 a block
 	for range le.Uint32(n[:]) {
 		b := make([]byte, 8+size)
 		if _, err := io.ReadFull(r, b); err != nil {
@@ -290,11 +290,18 @@ func removeTempImages(path string) {
 	}
 }
 
-// filterCRC ties a persisted group filter to the hash key, its group and
-// its bits.
+// filterLayout numbers the way ids map to a filter's bits (probeOf). A
+// saved filter of another layout fails its CRC and is rebuilt from the id
+// index: its bits would answer "no" for ids it holds. Layout 1 (16 bits an
+// id, blocks by mask) had no number in its CRC.
+const filterLayout = 2
+
+// filterCRC ties a persisted group filter to the hash key, the layout, its
+// group and its bits.
 func filterCRC(keyCheck uint64, g int64, bits []byte) uint32 {
 	h := crc32.New(crcTable)
-	_, _ = h.Write(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, keyCheck), uint64(g)))
+	b := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, keyCheck), uint64(g))
+	_, _ = h.Write(binary.LittleEndian.AppendUint32(b, filterLayout))
 	_, _ = h.Write(bits)
 	return h.Sum32()
 }

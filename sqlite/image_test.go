@@ -18,7 +18,7 @@ import (
 // imageKnobs: filter groups of 32 events, so that most are complete and
 // saved in the table and the image holds the rest; images only when a
 // test asks (and once after an Open that rebuilt).
-var imageKnobs = sqlite.Knobs{EpochShift: 3, GroupShift: 5, FilterLogBits: 9, BacklogMin: 40, Chunk: 4, ImageEvery: 1 << 40}
+var imageKnobs = sqlite.Knobs{EpochShift: 3, GroupShift: 5, FilterBits: 512, BacklogMin: 40, Chunk: 4, ImageEvery: 1 << 40}
 
 // imageStore is a store with a recorded start-up image and, after it,
 // creates, deletes of events the image counts (tombstones) and of events

@@ -101,7 +101,7 @@ func (t *writeTx) recordImage(rec imageRecord, gen int64) error {
 }
 
 // saveFilter saves the filter of one complete group (all its seqs given
-// out, so its bits are final) that is not saved yet: 2 MiB once per 2^20
+// out, so its bits are final) that is not saved yet: 3 MiB once per 2^20
 // events, so that neither images nor Open ever handle it again.
 func (t *writeTx) saveFilter() error {
 	f := t.w.filters

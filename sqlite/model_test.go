@@ -65,7 +65,7 @@ func TestAgainstModel(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tally.db")
 	opts := sqlite.WithKnobs(sqlite.Options{Synchronous: "normal"},
-		sqlite.Knobs{EpochShift: 2, GroupShift: 6, FilterLogBits: 9, BacklogMin: 5, Chunk: 4, ImageEvery: 16})
+		sqlite.Knobs{EpochShift: 2, GroupShift: 6, FilterBits: 512, BacklogMin: 5, Chunk: 4, ImageEvery: 16})
 	s, err := sqlite.Open(ctx, path, opts)
 	if err != nil {
 		t.Fatal(err)

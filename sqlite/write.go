@@ -22,22 +22,22 @@ import (
 // to reach many epochs, filter false positives and snapshot refreshes with
 // few events.
 type knobs struct {
-	epochShift    uint  // an event's epoch is seq >> epochShift
-	groupShift    uint  // one Bloom filter per seq >> groupShift
-	filterLogBits uint  // each filter has 2^filterLogBits bits
-	backlogMin    int64 // refresh snapshots once the backlog passes max(backlogMin, events/4)
-	chunk         int   // rows per INSERT statement, a power of two
-	slotBudget    int   // cells of the cube's sub-day rollups (Options.SubDayCells, resolved)
-	imageEvery    int64 // write a start-up image after this many events created or deleted
+	epochShift uint  // an event's epoch is seq >> epochShift
+	groupShift uint  // one Bloom filter per seq >> groupShift
+	filterBits uint  // each filter's size in bits, whole 512-bit blocks
+	backlogMin int64 // refresh snapshots once the backlog passes max(backlogMin, events/4)
+	chunk      int   // rows per INSERT statement, a power of two
+	slotBudget int   // cells of the cube's sub-day rollups (Options.SubDayCells, resolved)
+	imageEvery int64 // write a start-up image after this many events created or deleted
 }
 
 // defaultKnobs: an epoch of 2^17 events keeps the id index's current
-// subtree at ~4 MB; a filter per 2^20 events at 16 bits an event (2 MiB)
-// keeps the filters to ~20 MB and ten cache misses per checked id at 10M
-// events. An image every 2^18 changes bounds the replay at start to about
+// subtree at ~4 MB; a filter per 2^20 events at 24 bits an event (3 MiB)
+// costs 3 bytes an event and sends ~0.01% of new ids per filter to an SQL
+// probe (see bloomK). An image every 2^18 changes bounds the replay at start to about
 // a second (~4 µs an event).
 func defaultKnobs() knobs {
-	return knobs{epochShift: 17, groupShift: 20, filterLogBits: 24, backlogMin: 1 << 20, chunk: 128, imageEvery: 1 << 18}
+	return knobs{epochShift: 17, groupShift: 20, filterBits: 24 << 20, backlogMin: 1 << 20, chunk: 128, imageEvery: 1 << 18}
 }
 
 // writer owns the only connection that writes. Requests that wait when a
