@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -41,7 +40,10 @@ func (c *cli) serve(ctx context.Context, args []string) (err error) {
 	if cfg.MemoryLimit > 0 {
 		// The cube and filters are long-lived; without a limit the heap
 		// grows to twice them before each collection.
-		debug.SetMemoryLimit(cfg.MemoryLimit)
+		ml := newMemoryLimit(cfg.MemoryLimit)
+		mlCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		go ml.follow(mlCtx, 2*time.Second, logger)
 	}
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
