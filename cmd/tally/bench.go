@@ -19,7 +19,7 @@ import (
 const benchDefaultEnd = "2026-01-01"
 
 func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out string, err error) {
-	var sizes, end string
+	var sizes, end, store string
 	var quick bool
 	fs.StringVar(&sizes, "events", "1M,10M", "comma-separated data set `sizes` in events (k and M suffixes allowed; e.g. 1M,10M,30M)")
 	fs.IntVar(&cfg.Days, "days", 90, "`days` each data set spans; each size is rounded down to a multiple")
@@ -33,6 +33,10 @@ func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out st
 	fs.IntVar(&cfg.ReportRuns, "report-runs", 50, "timed `runs` of each standard report")
 	fs.IntVar(&cfg.BaselineRuns, "baseline-runs", 5, "timed `runs` of each report's naive raw scan (slow at 10M events, so fewer)")
 	fs.DurationVar(&cfg.BaselineTime, "baseline-time", time.Minute, "no more raw-scan runs of a report once they took this long (at least one runs); 0: no limit")
+	fs.StringVar(&store, "store", "sqlite", "`store` to measure: sqlite (a file of each size's own), mongodb (a FerretDB the bench builds from\n"+
+		"this clone's tools/ferretdb and starts), or a mongodb:// URI (a database of each size's own, dropped after);\n"+
+		"a MongoDB store runs two instances on one database")
+	fs.IntVar(&cfg.StalenessSamples, "staleness-samples", 200, "MongoDB: `events` timed from their 201 on one instance until the other counts them")
 	fs.StringVar(&cfg.Sync, "sync", "", "serve --sync `mode` for the SQLite servers (default: serve's own default)")
 	fs.StringVar(&cfg.Dir, "dir", "", "parent `folder` of the temporary databases (default: the system's temporary folder)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary databases and server logs")
@@ -60,6 +64,9 @@ func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out st
 		if !set["baseline-runs"] {
 			cfg.BaselineRuns = 3
 		}
+		if !set["staleness-samples"] {
+			cfg.StalenessSamples = 50
+		}
 	}
 
 	var errs []error
@@ -76,9 +83,19 @@ func parseBenchConfig(fs *flag.FlagSet, args []string) (cfg bench.Config, out st
 		errs = append(errs, fmt.Errorf("--end: %q is not a YYYY-MM-DD date", end))
 	}
 	cfg.End = t
+	switch {
+	case store == "sqlite":
+	case bench.IsMongo(store):
+		cfg.Store = store
+		if cfg.Sync != "" {
+			errs = append(errs, errors.New("--sync: SQLite only; on MongoDB the URI's write concern decides"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--store: %q is not sqlite, mongodb or a mongodb:// URI", store))
+	}
 	positive := map[string]int{"days": cfg.Days, "single-clients": cfg.SingleClients, "bulk-events": cfg.BulkEvents,
-		"posters": cfg.Posters, "report-runs": cfg.ReportRuns, "baseline-runs": cfg.BaselineRuns}
-	for _, name := range []string{"days", "single-clients", "bulk-events", "posters", "report-runs", "baseline-runs"} {
+		"posters": cfg.Posters, "report-runs": cfg.ReportRuns, "baseline-runs": cfg.BaselineRuns, "staleness-samples": cfg.StalenessSamples}
+	for _, name := range []string{"days", "single-clients", "bulk-events", "posters", "report-runs", "baseline-runs", "staleness-samples"} {
 		if positive[name] < 1 {
 			errs = append(errs, fmt.Errorf("--%s: must be at least 1", name))
 		}
@@ -143,7 +160,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	var md bytes.Buffer
-	if err := bench.WriteMarkdown(&md, res, machine, strings.TrimSpace("tally bench "+strings.Join(args, " "))); err != nil {
+	if err := bench.WriteMarkdown(&md, res, machine, benchCommand(args)); err != nil {
 		return err
 	}
 	if _, err := c.stdout.Write(md.Bytes()); err != nil {
@@ -162,4 +179,22 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stderr, "appended to %s\n", out)
 	return nil
+}
+
+// benchCommand is the command line as the table records it, with the
+// credentials and options of a MongoDB URI left out.
+func benchCommand(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		name, uri, ok := strings.Cut(a, "=")
+		switch {
+		case bench.IsMongo(a) && a != bench.StoreFerretDB:
+			out[i] = bench.RedactURI(a)
+		case ok && strings.HasPrefix(name, "-") && bench.IsMongo(uri) && uri != bench.StoreFerretDB:
+			out[i] = name + "=" + bench.RedactURI(uri)
+		default:
+			out[i] = a
+		}
+	}
+	return strings.TrimSpace("tally bench " + strings.Join(out, " "))
 }
