@@ -65,8 +65,13 @@ func TestBenchConfig(t *testing.T) {
 			name: "FerretDB started by the bench",
 			args: []string{"--store", "mongodb", "--events", "100k", "--staleness-samples", "20"},
 			want: with(func(c *bench.Config) {
-				c.Store, c.Sizes, c.StalenessSamples = "mongodb", []int{100_000}, 20
+				c.Store, c.Sizes, c.StalenessSamples, c.Batch, c.Posters = "mongodb", []int{100_000}, 20, 1000, 2
 			}),
+		},
+		{
+			name: "FerretDB with batches given",
+			args: []string{"--store", "mongodb", "--batch", "500", "--posters", "4"},
+			want: with(func(c *bench.Config) { c.Store, c.Batch, c.Posters = "mongodb", 500, 4 }),
 		},
 		{
 			name: "a MongoDB URI",

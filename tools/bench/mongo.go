@@ -279,12 +279,8 @@ func runMongoSize(ctx context.Context, cfg Config, srv *mongoServer, dir string,
 	logf("  both instances count every event %v after the load", mr.CatchUp.Round(time.Millisecond))
 
 	logf("reports on A and on B: %d runs each, raw-scan baseline up to %d runs or %v each", cfg.ReportRuns, cfg.BaselineRuns, cfg.BaselineTime)
-	if mr.Reports, err = measureMongoReports(ctx, urls, db, StandardQueries(g.End()), cfg); err != nil {
+	if mr.Reports, err = measureMongoReports(ctx, urls, db, StandardQueries(g.End()), cfg, logf); err != nil {
 		return mr, err
-	}
-	for _, r := range mr.Reports {
-		logf("  %s A first %v p50 %v, B first %v p50 %v, raw scan p50 %v of %d runs (%.0f×)", r.Query.Name,
-			r.A.First, r.A.Tally.P50, r.B.First, r.B.Tally.P50, r.Baseline.P50, r.Baseline.N, r.Speedup())
 	}
 
 	logf("staleness: %d events posted to A, each timed until B counts it", cfg.StalenessSamples)
@@ -475,7 +471,7 @@ func measureStaleness(ctx context.Context, cfg Config, aURL, bURL string, count 
 // measureMongoReports gets each standard report's first answer from both
 // instances, which must be equal, and from the raw scan, which must equal
 // them; then the timed runs on each instance and of the scan.
-func measureMongoReports(ctx context.Context, urls []string, db *driver.Database, queries []Query, cfg Config) ([]MongoReportResult, error) {
+func measureMongoReports(ctx context.Context, urls []string, db *driver.Database, queries []Query, cfg Config, logf func(string, ...any)) ([]MongoReportResult, error) {
 	var cs []*client.Client
 	for _, u := range urls {
 		c, closeIdle, err := newClient(u, 1)
@@ -532,6 +528,9 @@ func measureMongoReports(ctx context.Context, urls []string, db *driver.Database
 			timings = append(timings, d)
 		}
 		res.Baseline = Summarize(timings)
+		// As each ends: on a slow server one report takes minutes.
+		logf("  %s A first %v p50 %v, B first %v p50 %v, raw scan p50 %v of %d runs (%.0f×)", q.Name,
+			res.A.First, res.A.Tally.P50, res.B.First, res.B.Tally.P50, res.Baseline.P50, res.Baseline.N, res.Speedup())
 		out = append(out, res)
 	}
 	return out, nil
