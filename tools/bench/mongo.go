@@ -36,8 +36,9 @@ func IsMongo(store string) bool {
 // two instances, A and B, serving one database.
 type MongoSizeResult struct {
 	Events int // loaded
-	// The data set's first half went through A alone (One), the second
-	// through A and B at once (Two), with the same number of posters.
+	// The data set went through A alone (One) and through A and B at once
+	// (Two) in alternate parts (loadPhases), with the same number of
+	// posters.
 	OneEvents, TwoEvents int
 	OneTime, TwoTime     time.Duration
 	// Retries are the transactions run again (tally_store_commit_retries_total
@@ -243,31 +244,9 @@ func runMongoSize(ctx context.Context, cfg Config, srv *mongoServer, dir string,
 		return mr, err
 	}
 	mr.Events = g.Len()
-	mr.OneEvents = mr.Events / 2
-	mr.TwoEvents = mr.Events - mr.OneEvents
-	logf("loading %d events through A, %d posters, in batches of %d", mr.OneEvents, cfg.Posters, cfg.Batch)
-	before, err := storeCounters(ctx, urls)
-	if err != nil {
+	if err := loadAlternating(ctx, cfg, urls, g, &mr, logf); err != nil {
 		return mr, err
 	}
-	if mr.OneTime, err = postBatches(ctx, urls[:1], g, mr.OneEvents, cfg.Batch, cfg.Posters); err != nil {
-		return mr, fmt.Errorf("load through A: %w", err)
-	}
-	mid, err := storeCounters(ctx, urls)
-	if err != nil {
-		return mr, err
-	}
-	logf("  %.0f events/s; %d more through A and B at once, %d posters in all", mr.OneRate(), mr.TwoEvents, cfg.Posters)
-	if mr.TwoTime, err = postBatches(ctx, urls, g, mr.TwoEvents, cfg.Batch, cfg.Posters); err != nil {
-		return mr, fmt.Errorf("load through A and B: %w", err)
-	}
-	end, err := storeCounters(ctx, urls)
-	if err != nil {
-		return mr, err
-	}
-	mr.OneRetries, mr.TwoRetries = mid.retries-before.retries, end.retries-mid.retries
-	mr.OneBatches, mr.TwoBatches = mid.batches-before.batches, end.batches-mid.batches
-	logf("  %.0f events/s; transactions retried %.0f and %.0f", mr.TwoRate(), mr.OneRetries, mr.TwoRetries)
 
 	t0 := time.Now()
 	for _, u := range urls {
@@ -307,6 +286,55 @@ func runMongoSize(ctx context.Context, cfg Config, srv *mongoServer, dir string,
 	}
 	logf("  ready in %v, and counts every event", mr.Restart.Round(time.Millisecond))
 	return mr, nil
+}
+
+// loadPhases is how many parts the data set is loaded in, alternately
+// through A alone and through A and B: a store whose writes slow down as it
+// grows (FerretDB) would otherwise favour whichever went first.
+const loadPhases = 4
+
+// loadAlternating loads g's events in loadPhases parts, the first through A
+// alone, the next through A and B at once, and so on, and sums each mode's
+// events, time, batches and retries.
+func loadAlternating(ctx context.Context, cfg Config, urls []string, g *gen.Generator, mr *MongoSizeResult, logf func(string, ...any)) error {
+	logf("loading %d events in %d parts, through A alone and through A and B in turn, %d posters, batches of %d",
+		mr.Events, loadPhases, cfg.Posters, cfg.Batch)
+	before, err := storeCounters(ctx, urls)
+	if err != nil {
+		return err
+	}
+	sent := 0
+	for i := range loadPhases {
+		n := mr.Events*(i+1)/loadPhases - sent
+		sent += n
+		two := i%2 == 1
+		to, mode := urls[:1], "A"
+		if two {
+			to, mode = urls, "A and B"
+		}
+		d, err := postBatches(ctx, to, g, n, cfg.Batch, cfg.Posters)
+		if err != nil {
+			return fmt.Errorf("load through %s: %w", mode, err)
+		}
+		after, err := storeCounters(ctx, urls)
+		if err != nil {
+			return err
+		}
+		if two {
+			mr.TwoEvents, mr.TwoTime = mr.TwoEvents+n, mr.TwoTime+d
+			mr.TwoRetries += after.retries - before.retries
+			mr.TwoBatches += after.batches - before.batches
+		} else {
+			mr.OneEvents, mr.OneTime = mr.OneEvents+n, mr.OneTime+d
+			mr.OneRetries += after.retries - before.retries
+			mr.OneBatches += after.batches - before.batches
+		}
+		before = after
+		logf("  %d through %s: %.0f events/s", n, mode, rate(n, d))
+	}
+	logf("  through A: %.0f events/s; through A and B: %.0f events/s; transactions retried %.0f and %.0f",
+		mr.OneRate(), mr.TwoRate(), mr.OneRetries, mr.TwoRetries)
+	return nil
 }
 
 func dbNameOf(uri string) string {

@@ -24,9 +24,9 @@ func writeMongoMarkdown(w io.Writer, r *Result, m Machine, command string) error
 		baseline += fmt.Sprintf(", fewer once they took %v", c.BaselineTime)
 	}
 	fmt.Fprintf(bw, "- Data: generator seed %d, %d days ending %s. Load: POST /events in batches of %d from %d posters, "+
-		"the first half through A, the second through A and B at once. Staleness: %d events posted to A one at a time, B asked every %v. "+
+		"in %d parts, alternately through A alone and through A and B at once. Staleness: %d events posted to A one at a time, B asked every %v. "+
 		"Reports: %d timed runs each on each instance over HTTP; raw-scan baseline (the events collection read and grouped in Go): %s (runs in brackets).\n\n",
-		c.Seed, c.Days, c.End.AddDate(0, 0, -1).Format(time.DateOnly), c.Batch, c.Posters,
+		c.Seed, c.Days, c.End.AddDate(0, 0, -1).Format(time.DateOnly), c.Batch, c.Posters, loadPhases,
 		c.StalenessSamples, stalenessPoll, c.ReportRuns, baseline)
 
 	head := []string{""}
