@@ -83,6 +83,11 @@ func writeMongoMarkdown(w io.Writer, r *Result, m Machine, command string) error
 	t.write(bw)
 
 	fmt.Fprintf(bw, "\n%s\n", mongoVerdict(r))
+	for _, s := range r.Mongo {
+		for _, n := range s.Notes {
+			fmt.Fprintf(bw, "\nNote at %s: %s.\n", countShort(s.Events), n)
+		}
+	}
 	return bw.Flush()
 }
 

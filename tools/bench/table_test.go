@@ -140,7 +140,8 @@ func sampleMongoResult() *bench.Result {
 			TwoEvents: 4995, TwoTime: 5 * time.Second, TwoBatches: 8, TwoRetries: 3,
 			CatchUp:   120 * time.Millisecond,
 			Staleness: bench.Latencies{N: 200, P50: ms(104), P99: ms(180), Max: ms(230)},
-			Reports:   reports, Restart: 1500 * time.Millisecond, PeakRSS: [2]int64{60 << 20, 55 << 20}}},
+			Reports:   reports, Restart: 1500 * time.Millisecond, PeakRSS: [2]int64{60 << 20, 55 << 20},
+			Notes: []string{"instance B on SIGTERM at the end: server did not stop within 30s"}}},
 		Started: time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC),
 		Elapsed: 4*time.Minute + 10*time.Second,
 	}
