@@ -74,6 +74,14 @@ func TestBenchConfig(t *testing.T) {
 			want: with(func(c *bench.Config) { c.Store, c.Batch, c.Posters = "mongodb", 500, 4 }),
 		},
 		{
+			name: "quick on FerretDB",
+			args: []string{"--store", "mongodb", "--quick", "--report-runs", "7"},
+			want: with(func(c *bench.Config) {
+				c.Store, c.Sizes, c.SingleDuration, c.BulkEvents, c.ReportRuns, c.BaselineRuns = "mongodb", []int{5000}, 5*time.Second, 100_000, 7, 1
+				c.StalenessSamples, c.Batch, c.Posters = 20, 1000, 2
+			}),
+		},
+		{
 			name: "a MongoDB URI",
 			args: []string{"--store", "mongodb://u:p@h1,h2/?replicaSet=rs0"},
 			want: with(func(c *bench.Config) { c.Store = "mongodb://u:p@h1,h2/?replicaSet=rs0" }),
