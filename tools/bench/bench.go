@@ -35,15 +35,28 @@ type Config struct {
 	BaselineRuns   int           // timed runs of each report's raw scan
 	BaselineTime   time.Duration // no more raw-scan runs of a report once they took this long; 0: no limit
 	Sync           string        // serve --sync; empty: the server's default
-	Dir            string        // parent of the temporary folder; empty: the system's
-	Keep           bool          // keep the temporary folder (databases, logs)
-	Log            io.Writer     // progress lines; nil discards
+	// Store is where the data sets go: empty for SQLite (a file of each
+	// size's own), StoreFerretDB for a FerretDB the bench starts, or a
+	// mongodb:// or mongodb+srv:// URI, whose server gets a database of
+	// each size's own, dropped after it. A MongoDB store runs two
+	// instances on that database (see runMongoSize).
+	Store string
+	// StalenessSamples is how many events are timed from their 201 on
+	// one instance until the other counts them (MongoDB only).
+	StalenessSamples int
+	Dir              string    // parent of the temporary folder; empty: the system's
+	Keep             bool      // keep the temporary folder (databases, logs)
+	Log              io.Writer // progress lines; nil discards
 }
 
 // Result is what a run measured.
 type Result struct {
-	Config  Config
-	Ceiling Ingest // the same ingestion on the discard store
+	Config Config
+	// Store names the MongoDB deployment of a MongoDB run (no
+	// credentials); empty for SQLite.
+	Store   string
+	Mongo   []MongoSizeResult // a MongoDB run's sizes, instead of Ceiling and Sizes
+	Ceiling Ingest            // the same ingestion on the discard store
 	// CeilingRSS is the discard server's peak resident set, bytes.
 	CeilingRSS int64
 	Sizes      []SizeResult
@@ -90,8 +103,9 @@ func (s SizeResult) BytesPerEvent() float64 {
 // Seeds of the event streams beyond the data set, offset from Config.Seed
 // so that every stream has ids of its own.
 const (
-	singleSeed = 1_000_003
-	bulkSeed   = 2_000_003
+	singleSeed    = 1_000_003
+	bulkSeed      = 2_000_003
+	stalenessSeed = 3_000_003
 )
 
 func (c *Config) check() error {
@@ -110,6 +124,15 @@ func (c *Config) check() error {
 	if c.SingleDuration <= 0 || c.SingleClients < 1 || c.BulkEvents < 1 || c.Batch < 1 || c.Posters < 1 ||
 		c.ReportRuns < 1 || c.BaselineRuns < 1 {
 		errs = append(errs, errors.New("durations, counts and runs must be positive"))
+	}
+	if c.Store != "" && !IsMongo(c.Store) {
+		errs = append(errs, fmt.Errorf("store %q is neither empty (SQLite), %q nor a mongodb:// URI", c.Store, StoreFerretDB))
+	}
+	if IsMongo(c.Store) && c.StalenessSamples < 1 {
+		errs = append(errs, errors.New("staleness samples must be positive"))
+	}
+	if IsMongo(c.Store) && c.Sync != "" {
+		errs = append(errs, errors.New("sync is for SQLite: on MongoDB the URI's write concern decides"))
 	}
 	if c.End.IsZero() || !c.End.Equal(c.End.UTC().Truncate(24*time.Hour)) {
 		errs = append(errs, errors.New("end must be a UTC midnight"))
@@ -146,6 +169,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}()
 
 	res = &Result{Config: cfg, Started: time.Now()}
+	if IsMongo(cfg.Store) {
+		if err := runMongo(ctx, cfg, res, dir, logf); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		res.Elapsed = time.Since(res.Started)
+		return res, nil
+	}
 	logf("ceiling: the discard store")
 	res.Ceiling, res.CeilingRSS, err = runCeiling(ctx, cfg, dir, logf)
 	if err != nil {
@@ -161,6 +191,28 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	res.Elapsed = time.Since(res.Started)
 	return res, nil
+}
+
+// runMongo measures each size on the MongoDB store cfg names. The ceiling
+// and the single and bulk ingestion measurements are left to the SQLite
+// run: the load is measured with one and with two instances instead.
+func runMongo(ctx context.Context, cfg Config, res *Result, dir string, logf func(string, ...any)) (err error) {
+	srv, err := openMongoServer(ctx, cfg.Store, dir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, srv.close()) }()
+	res.Store = srv.description
+	logf("store: %s", res.Store)
+	for _, n := range cfg.Sizes {
+		logf("size %d", n)
+		mr, err := runMongoSize(ctx, cfg, srv, dir, n, logf)
+		if err != nil {
+			return fmt.Errorf("%d events: %w", n, err)
+		}
+		res.Mongo = append(res.Mongo, mr)
+	}
+	return nil
 }
 
 func runCeiling(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (Ingest, int64, error) {
@@ -202,7 +254,7 @@ func runSize(ctx context.Context, cfg Config, dir string, n int, logf func(strin
 	}
 	sr.Events = g.Len()
 	logf("loading %d events over %d days in batches of %d, %d posters", sr.Events, cfg.Days, cfg.Batch, cfg.Posters)
-	if sr.LoadTime, err = postBatches(ctx, srv.URL, g, sr.Events, cfg.Batch, cfg.Posters); err != nil {
+	if sr.LoadTime, err = postBatches(ctx, []string{srv.URL}, g, sr.Events, cfg.Batch, cfg.Posters); err != nil {
 		return sr, fmt.Errorf("load: %w", err)
 	}
 	logf("loaded in %v: %.0f events/s", sr.LoadTime.Round(time.Millisecond), sr.LoadRate())
@@ -253,7 +305,7 @@ func measureEmpty(ctx context.Context, cfg Config, dir string, logf func(string,
 	}
 	in.BulkEvents = cfg.BulkEvents
 	logf("POST /events into an empty store: %d events in batches of %d, %d posters", in.BulkEvents, cfg.Batch, cfg.Posters)
-	if in.BulkTime, err = postBatches(ctx, srv.URL, g, in.BulkEvents, cfg.Batch, cfg.Posters); err != nil {
+	if in.BulkTime, err = postBatches(ctx, []string{srv.URL}, g, in.BulkEvents, cfg.Batch, cfg.Posters); err != nil {
 		return in, err
 	}
 	logf("  %.0f events/s", in.BulkRate())
@@ -291,7 +343,7 @@ func measureIngest(ctx context.Context, cfg Config, base string, logf func(strin
 	}
 	in.BulkEvents = cfg.BulkEvents
 	logf("POST /events: %d events in batches of %d, %d posters", in.BulkEvents, cfg.Batch, cfg.Posters)
-	if in.BulkTime, err = postBatches(ctx, base, bulk, in.BulkEvents, cfg.Batch, cfg.Posters); err != nil {
+	if in.BulkTime, err = postBatches(ctx, []string{base}, bulk, in.BulkEvents, cfg.Batch, cfg.Posters); err != nil {
 		return in, err
 	}
 	logf("  %.0f events/s", in.BulkRate())

@@ -47,15 +47,20 @@ func newClient(base string, conns int) (*client.Client, func(), error) {
 }
 
 // postBatches sends the first n events of g to POST /events in batches of
-// size events from posters concurrent callers, and returns how long it took.
-// Every event must be accepted: a duplicate or a rejection means the
+// size events from posters concurrent callers, spread over the servers at
+// bases (poster i posts to bases[i % len(bases)]), and returns how long it
+// took. Every event must be accepted: a duplicate or a rejection means the
 // workload is not what the benchmark says, and is an error.
-func postBatches(ctx context.Context, base string, g *gen.Generator, n, size, posters int) (time.Duration, error) {
-	c, closeIdle, err := newClient(base, posters)
-	if err != nil {
-		return 0, err
+func postBatches(ctx context.Context, bases []string, g *gen.Generator, n, size, posters int) (time.Duration, error) {
+	clients := make([]*client.Client, len(bases))
+	for i, base := range bases {
+		c, closeIdle, err := newClient(base, posters)
+		if err != nil {
+			return 0, err
+		}
+		defer closeIdle()
+		clients[i] = c
 	}
-	defer closeIdle()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -67,7 +72,8 @@ func postBatches(ctx context.Context, base string, g *gen.Generator, n, size, po
 	}
 	jobs := make(chan []tally.Event, posters)
 	var wg sync.WaitGroup
-	for range posters {
+	for i := range posters {
+		c := clients[i%len(clients)]
 		wg.Go(func() {
 			for batch := range jobs {
 				if ctx.Err() == nil {

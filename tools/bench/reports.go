@@ -332,7 +332,7 @@ func naiveSQL(q *Query) (string, []any) {
 // a GROUP BY in SQL for UTC days, a scan grouped in Go otherwise.
 func naiveReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answer, error) {
 	if q.zoned() {
-		return scanReport(ctx, db, q)
+		return scanReport(ctx, sqliteEvents(db), q)
 	}
 	query, args := naiveSQL(q)
 	t0 := time.Now()

@@ -20,49 +20,83 @@ type scanGroup struct {
 	sum   tally.Decimal
 }
 
-// scanReport answers a query in a zone or by hour the naive way: it reads
-// every raw event in range from the file and groups them in Go, taking
-// each event's bucket from time.In in the query's zone. SQLite has no time
-// zones, so no GROUP BY can do this. It shares no code with
-// tally.Aggregator, so that agreeing with the server checks both.
-func scanReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answer, error) {
+// rawEvent is one raw event as a naive scan reads it: its time in Unix
+// microseconds, its five other dimensions as stored (see dimensionOrder)
+// and its exact value.
+type rawEvent struct {
+	ts    int64
+	dims  [5]int64
+	value tally.Decimal
+}
+
+// dimensionOrder names rawEvent.dims. Values compare as the contract
+// orders them: null device types (0) and categories (tally.NoCategory)
+// first, false before true.
+var dimensionOrder = [5]string{"device_type", "category", "client", "client_group", "valid"}
+
+// rawSource reads the live raw events of q's filters (clients, valid) in
+// [from, to), either bound zero for none, and hands each to yield: a store's
+// events read as directly as the store allows.
+type rawSource func(ctx context.Context, q *Query, from, to time.Time, yield func(*rawEvent)) error
+
+// sqliteEvents reads the events table of the file db has open.
+func sqliteEvents(db *sql.DB) rawSource {
+	return func(ctx context.Context, q *Query, from, to time.Time, yield func(*rawEvent)) error {
+		where, args := naiveWhere(q, from, to)
+		query := "SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events"
+		if len(where) > 0 {
+			query += " WHERE " + strings.Join(where, " AND ")
+		}
+		rows, err := db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var (
+			e      rawEvent
+			lo, hi int64
+		)
+		for rows.Next() {
+			if err := rows.Scan(&e.ts, &e.dims[0], &e.dims[1], &e.dims[2], &e.dims[3], &e.dims[4], &lo, &hi); err != nil {
+				return err
+			}
+			e.value = tally.DecimalFromParts(hi, lo)
+			yield(&e)
+		}
+		return rows.Err()
+	}
+}
+
+// scanReport answers a query the naive way: it reads every raw event in
+// range from src and groups them in Go, taking each event's bucket from
+// time.In in the query's zone (SQLite has no time zones, so no GROUP BY
+// can do this; a MongoDB store is answered this way for every query). It
+// shares no code with tally.Aggregator, so that agreeing with the server
+// checks both.
+func scanReport(ctx context.Context, src rawSource, q *Query) (time.Duration, answer, error) {
 	loc, err := q.location()
 	if err != nil {
 		return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
 	}
 	from, to := q.bounds(loc)
-	where, args := naiveWhere(q, from, to)
-	query := "SELECT ts, device_type, category, client, client_group, valid, value_lo, value_hi FROM events"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
 	groups := q.groups()
+	dim := make([]int, len(groups)) // index in rawEvent.dims; -1 for the date
+	for i, g := range groups {
+		dim[i] = slices.Index(dimensionOrder[:], g)
+	}
 
 	t0 := time.Now()
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
-	}
-	defer rows.Close()
 	index := map[[6]int64]*scanGroup{}
-	var (
-		ts, lo, hi int64
-		dims       = map[string]*int64{}
-		vals       [6]int64
-		cols       [5]int64
-	)
-	for i, name := range []string{"device_type", "category", "client", "client_group", "valid"} {
-		dims[name] = &cols[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(&ts, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &lo, &hi); err != nil {
-			return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
-		}
-		for i, g := range groups {
-			if g == "date" {
-				vals[i] = scanBucket(time.Unix(floorDiv(ts, 1_000_000), 0).In(loc), q.Granularity)
-			} else {
-				vals[i] = *dims[g]
+	var vals [6]int64
+	err = src(ctx, q, from, to, func(e *rawEvent) {
+		for i, d := range dim {
+			switch {
+			case d >= 0:
+				vals[i] = e.dims[d]
+			case q.zoned():
+				vals[i] = scanBucket(time.Unix(floorDiv(e.ts, 1_000_000), 0).In(loc), q.Granularity)
+			default:
+				vals[i] = floorDiv(e.ts, microsPerDay) // naiveValue's UTC day number
 			}
 		}
 		grp := index[vals]
@@ -71,9 +105,9 @@ func scanReport(ctx context.Context, db *sql.DB, q *Query) (time.Duration, answe
 			index[vals] = grp
 		}
 		grp.count++
-		grp.sum = grp.sum.Add(tally.DecimalFromParts(hi, lo))
-	}
-	if err := rows.Err(); err != nil {
+		grp.sum = grp.sum.Add(e.value)
+	})
+	if err != nil {
 		return 0, answer{}, fmt.Errorf("naive %s: %w", q.Name, err)
 	}
 

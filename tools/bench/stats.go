@@ -8,15 +8,15 @@ import (
 
 // Latencies summarises a set of timings.
 type Latencies struct {
-	N        int
-	P50, P99 time.Duration
+	N             int
+	P50, P99, Max time.Duration
 }
 
 // Summarize returns the nearest-rank 50th and 99th percentiles of ds (which
 // it sorts). With fewer than 100 timings the 99th percentile is the slowest.
 func Summarize(ds []time.Duration) Latencies {
 	slices.Sort(ds)
-	return Latencies{N: len(ds), P50: Percentile(ds, 50), P99: Percentile(ds, 99)}
+	return Latencies{N: len(ds), P50: Percentile(ds, 50), P99: Percentile(ds, 99), Max: Percentile(ds, 100)}
 }
 
 // Percentile returns the nearest-rank p-th percentile (0 < p ≤ 100) of

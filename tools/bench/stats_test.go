@@ -43,7 +43,7 @@ func TestPercentile(t *testing.T) {
 
 func TestSummarizeSorts(t *testing.T) {
 	ds := []time.Duration{ms(9), ms(1), ms(5), ms(3), ms(7)}
-	want := bench.Latencies{N: 5, P50: ms(5), P99: ms(9)}
+	want := bench.Latencies{N: 5, P50: ms(5), P99: ms(9), Max: ms(9)}
 	if diff := cmp.Diff(want, bench.Summarize(ds)); diff != "" {
 		t.Errorf("Summarize (-want +got):\n%s", diff)
 	}

@@ -111,6 +111,9 @@ func shortRev(rev string) string {
 // WriteMarkdown writes the run's table, the targets' verdicts and the
 // machine description as a Markdown section.
 func WriteMarkdown(w io.Writer, r *Result, m Machine, command string) error {
+	if len(r.Mongo) > 0 {
+		return writeMongoMarkdown(w, r, m, command)
+	}
 	bw := bufio.NewWriter(w)
 	c := &r.Config
 	fmt.Fprintf(bw, "## Run of %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))

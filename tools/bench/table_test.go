@@ -114,3 +114,56 @@ func TestWriteMarkdownVerdict(t *testing.T) {
 		t.Errorf("no verdict line:\n%s", out)
 	}
 }
+
+// sampleMongoResult is a one-size MongoDB run whose Q7–Q11 miss the report
+// target on one instance (Q7 on B) or both (Q8–Q11).
+func sampleMongoResult() *bench.Result {
+	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := bench.Config{Store: "mongodb://h1/?replicaSet=rs0", Sizes: []int{10_000}, Days: 90, Seed: 1, End: end,
+		Batch: 1000, Posters: 2, ReportRuns: 20, BaselineRuns: 3, BaselineTime: time.Minute, StalenessSamples: 200}
+	var reports []bench.MongoReportResult
+	for i, q := range bench.StandardQueries(end) {
+		p50 := time.Duration(i+1) * 2 * time.Millisecond
+		if i >= 6 {
+			p50 = time.Duration(i) * 4 * time.Millisecond // 24 ms for Q7, 40 ms for Q11
+		}
+		reports = append(reports, bench.MongoReportResult{Query: q, Rows: 10, Total: 10,
+			A:        bench.InstanceReport{First: 3 * p50, Tally: bench.Latencies{N: 20, P50: p50, P99: 2 * p50, Max: 2 * p50}},
+			B:        bench.InstanceReport{First: 4 * p50, Refused: i / 10, Tally: bench.Latencies{N: 20, P50: p50 + ms(2), P99: 3 * p50, Max: 3 * p50}},
+			Baseline: bench.Latencies{N: 3, P50: 5 * time.Second, P99: 6 * time.Second, Max: 6 * time.Second}})
+	}
+	return &bench.Result{
+		Config: cfg,
+		Store:  "MongoDB 8.0.4, replica set rs0, at mongodb://h1",
+		Mongo: []bench.MongoSizeResult{{Events: 9990,
+			OneEvents: 4995, OneTime: 10 * time.Second, OneBatches: 6, OneRetries: 0,
+			TwoEvents: 4995, TwoTime: 5 * time.Second, TwoBatches: 8, TwoRetries: 3,
+			CatchUp:   120 * time.Millisecond,
+			Staleness: bench.Latencies{N: 200, P50: ms(104), P99: ms(180), Max: ms(230)},
+			Reports:   reports, Restart: 1500 * time.Millisecond, PeakRSS: [2]int64{60 << 20, 55 << 20},
+			Notes: []string{"instance B on SIGTERM at the end: server did not stop within 30s"}}},
+		Started: time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC),
+		Elapsed: 4*time.Minute + 10*time.Second,
+	}
+}
+
+func TestWriteMarkdownMongo(t *testing.T) {
+	m := bench.Machine{CPUs: 2, CPUModel: "Test CPU", Memory: "4.0 GiB", GoVersion: "go1.26.8", OS: "linux/amd64", Commit: "0123456789ab"}
+	var buf bytes.Buffer
+	if err := bench.WriteMarkdown(&buf, sampleMongoResult(), m, "tally bench --store mongodb://h1"); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "table-mongo.md")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("WriteMarkdown (-want +got):\n%s", diff)
+	}
+}
