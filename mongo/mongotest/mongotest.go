@@ -13,20 +13,15 @@
 package mongotest
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tallyhq/tally/internal/ferretdb"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -49,14 +44,20 @@ func Main(m *testing.M) int {
 		serverURI, real = uri, true
 		return m.Run()
 	}
-	srv, err := startFerretDB()
+	dir, err := os.MkdirTemp("", "tally-mongotest-")
+	if err != nil {
+		serverErr = err
+		return m.Run()
+	}
+	defer os.RemoveAll(dir)
+	srv, err := ferretdb.Start(context.Background(), ferretdb.Options{Dir: dir, Log: os.Stderr})
 	if err != nil {
 		serverErr = err
 		return m.Run() // each test fails or skips with the cause
 	}
-	serverURI = srv.uri
+	serverURI = srv.URI
 	code := m.Run()
-	if err := srv.stop(); err != nil {
+	if err := srv.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "mongotest: stopping FerretDB:", err)
 	}
 	return code
@@ -131,108 +132,4 @@ func WithDatabase(uri, db string) string {
 		query = rest[end+q:]
 	}
 	return uri[:i] + rest[:end] + "/" + db + query
-}
-
-// ferretDB is a running launcher process.
-type ferretDB struct {
-	uri   string
-	cmd   *exec.Cmd
-	stdin io.Closer
-}
-
-// startFerretDB builds tools/ferretdb (cheap once the build cache is warm)
-// and starts it.
-func startFerretDB() (*ferretDB, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "tally-mongotest-")
-	if err != nil {
-		return nil, err
-	}
-	bin := filepath.Join(dir, "ferretdb")
-	build := exec.Command("go", "build", "-C", filepath.Join(root, "tools", "ferretdb"), "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("build tools/ferretdb: %w\n%s", err, out)
-	}
-
-	cmd := exec.Command(bin)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start tools/ferretdb: %w", err)
-	}
-	// The binary is loaded; its directory can go now.
-	defer os.RemoveAll(dir)
-
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	f := &ferretDB{cmd: cmd, stdin: stdin}
-	select {
-	case uri, ok := <-line:
-		if ok && strings.HasPrefix(uri, "mongodb://") {
-			f.uri = uri
-			return f, nil
-		}
-		_ = f.stop()
-		return nil, errors.New("tools/ferretdb exited without printing its URI")
-	case <-time.After(2 * time.Minute):
-		_ = f.stop()
-		return nil, errors.New("tools/ferretdb printed no URI within 2 minutes")
-	}
-}
-
-// stop closes the launcher's stdin and sends SIGTERM, then kills it if it
-// has not exited within ten seconds.
-func (f *ferretDB) stop() error {
-	_ = f.stdin.Close()
-	_ = f.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- f.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil // stopped by our signal
-		}
-		return err
-	case <-time.After(10 * time.Second):
-		_ = f.cmd.Process.Kill()
-		return errors.New("killed after SIGTERM was ignored")
-	}
-}
-
-// repoRoot walks up from the working directory (the package directory under
-// go test) to the directory holding tools/ferretdb.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "tools", "ferretdb", "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("tools/ferretdb not found above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/internal/ferretdb"
 	"github.com/tallyhq/tally/tools/gen"
 	"github.com/tallyhq/tally/tools/proc"
 )
@@ -99,16 +100,21 @@ func (r MongoReportResult) Speedup() float64 {
 type mongoServer struct {
 	uri         string // without a database
 	description string // for the table: no credentials
-	ferret      *ferretDB
+	ferret      *ferretdb.Server
 }
 
 // openMongoServer starts FerretDB for StoreFerretDB, or describes the
 // deployment at the URI the user gave.
 func openMongoServer(ctx context.Context, store, dir string) (*mongoServer, error) {
 	if store == StoreFerretDB {
-		f, err := startFerretDB(ctx, dir)
+		log, err := os.Create(filepath.Join(dir, "ferretdb.log"))
 		if err != nil {
 			return nil, err
+		}
+		defer log.Close() // the launcher holds its own descriptor
+		f, err := ferretdb.Start(ctx, ferretdb.Options{Dir: dir, DataDir: filepath.Join(dir, "ferretdb-data"), Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("%w (give a mongodb:// URI to use a server of your own)", err)
 		}
 		return &mongoServer{uri: f.URI, ferret: f,
 			description: "FerretDB " + f.Version + " (embedded SQLite backend, no transactions), started by the bench"}, nil
@@ -124,7 +130,7 @@ func (m *mongoServer) close() error {
 	if m.ferret == nil {
 		return nil
 	}
-	return m.ferret.stop()
+	return m.ferret.Stop()
 }
 
 // describeDeployment names the server at uri and its kind, from hello and
