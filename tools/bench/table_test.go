@@ -57,19 +57,7 @@ func TestWriteMarkdown(t *testing.T) {
 	if err := bench.WriteMarkdown(&buf, sampleResult(), m, "tally bench"); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "table.md")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("WriteMarkdown (-want +got):\n%s", diff)
-	}
+	checkGolden(t, "table.md", buf.Bytes())
 }
 
 // The verdict names each missed target, so that a reader of the table does
@@ -153,9 +141,15 @@ func TestWriteMarkdownMongo(t *testing.T) {
 	if err := bench.WriteMarkdown(&buf, sampleMongoResult(), m, "tally bench --store mongodb://h1"); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "table-mongo.md")
+	checkGolden(t, "table-mongo.md", buf.Bytes())
+}
+
+// checkGolden compares got with testdata/name, which -update rewrites.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,7 +157,7 @@ func TestWriteMarkdownMongo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("WriteMarkdown (-want +got):\n%s", diff)
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", name, diff)
 	}
 }
