@@ -363,7 +363,7 @@ func (s *Store) fold(ctx context.Context, l *leaseDoc, entries []entryDoc) error
 	var c cellChanges
 	var gone []string
 	for i := range entries {
-		if err := addDeltas(&c, entries[i].Deltas); err != nil {
+		if err := addDeltas(&c, entries[i].Deltas, true); err != nil {
 			return err
 		}
 		for k, id := range entries[i].Deletes {
