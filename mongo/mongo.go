@@ -71,6 +71,9 @@ type Store struct {
 	journal *driver.Collection
 	meta    *driver.Collection
 	txn     bool // the deployment runs multi-document transactions
+	streams bool // the deployment has change streams (watch.go)
+	wake    chan struct{}
+	watched chan struct{} // closed when the journal watcher has ended
 	logger  *slog.Logger
 
 	// instance names this Store's lease; leaseUntil (Unix nanoseconds) is
@@ -265,6 +268,8 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 		done:     make(chan struct{}),
 		bgQuit:   make(chan struct{}),
 		bgDone:   make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		watched:  make(chan struct{}),
 		stats:    newMetrics(),
 	}
 	if s.logger == nil {
@@ -272,13 +277,12 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	}
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.rollEvery = max(s.poll, 500*time.Millisecond)
-	if !o.NoTransactions {
-		txn, err := supportsTransactions(ctx, db)
-		if err != nil {
-			return nil, err
-		}
-		s.txn = txn
+	replicated, err := replicated(ctx, db)
+	if err != nil {
+		return nil, err
 	}
+	s.txn = replicated && !o.NoTransactions
+	s.streams = replicated
 	version, err := checkSchema(ctx, db)
 	if err != nil {
 		return nil, err
@@ -297,6 +301,7 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	}
 	go s.writer()
 	go s.background()
+	go s.watchJournal()
 	if version < SchemaVersion {
 		if err := s.migrate(ctx, db, version); err != nil {
 			s.Close()
@@ -354,10 +359,10 @@ func txnOptions() *options.TransactionOptionsBuilder {
 		SetWriteConcern(writeconcern.Majority())
 }
 
-// supportsTransactions reports whether the deployment is a replica set
-// member or a mongos, the deployments where MongoDB runs multi-document
-// transactions. FerretDB and a standalone mongod report neither.
-func supportsTransactions(ctx context.Context, db *driver.Database) (bool, error) {
+// replicated reports whether the deployment is a replica set member or a
+// mongos, the deployments where MongoDB runs multi-document transactions
+// and change streams. FerretDB and a standalone mongod report neither.
+func replicated(ctx context.Context, db *driver.Database) (bool, error) {
 	var hello struct {
 		SetName string `bson:"setName"`
 		Msg     string `bson:"msg"`
@@ -435,6 +440,7 @@ func (s *Store) Close() error {
 		<-s.bgDone
 		s.endLife()
 		s.slotBuilds.wg.Wait()
+		<-s.watched
 		ctx, cancel := s.bound(context.Background())
 		defer cancel()
 		s.releaseRoller(ctx)

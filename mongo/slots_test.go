@@ -206,3 +206,28 @@ func TestVisibleOnOtherSubDay(t *testing.T) {
 	}
 	t.Logf("a write acknowledged on one instance reached the other's zoned reports within %s (poll %s)", worst, mongo.DefaultPoll)
 }
+
+// TestChangeStreamWakesView: on a deployment with change streams, a write
+// on one instance reaches the other's reports well before its poll, which
+// is set far out here. FerretDB, on which the tests run unless
+// TALLY_TEST_MONGODB_URI names a replica set, has no change streams.
+func TestChangeStreamWakesView(t *testing.T) {
+	if !mongotest.Real() {
+		t.Skip("FerretDB has no change streams; set " + mongotest.EnvURI + " to a replica set to run this")
+	}
+	uri := mongotest.URI(t)
+	const poll = time.Minute
+	a := openWith(t, uri, mongo.Options{Poll: poll})
+	b := openWith(t, uri, mongo.Options{Poll: poll})
+	q := zonedQueries(t)[0]
+	var all []tally.Event
+	storetest.MustReport(t, b, q) // builds b's rollup
+	var worst time.Duration
+	for i := range 5 {
+		evs := randomEvents(uint64(100+i), 3)
+		mustCreate(t, a, evs)
+		all = append(all, evs...)
+		worst = max(worst, eventually(t, b, q, naive(q, all), poll/4))
+	}
+	t.Logf("with change streams a write reached the other instance's reports within %s (poll %s)", worst, poll)
+}
