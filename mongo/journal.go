@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // The journal is the order in which write batches take effect on the
@@ -45,11 +46,21 @@ type entryDoc struct {
 	Inserted []bool     `bson:"inserted,omitempty"`
 	Deleted  []bool     `bson:"deleted,omitempty"`
 	Deltas   []deltaDoc `bson:"deltas,omitempty"`
+	// Gone are the events its deletes took out, as they were stored: a
+	// view building a sub-day rollup from a scan of the events needs them
+	// to count an event the scan missed because it was removed meanwhile
+	// (slots.go).
+	Gone []eventDoc `bson:"gone,omitempty"`
 }
 
-// deltaDoc is the net change of one cell.
+// deltaDoc is the net change of one cell at the grain of the view's
+// sub-day rollups: a 15-minute UTC slot (cube.SlotWidth). The roller sums
+// the slots of a day into the day's cell.
 type deltaDoc struct {
-	Day         int64   `bson:"day"`
+	Day int64 `bson:"day"`
+	// Q is the slot within the day, 0 to 95. Entries written before schema
+	// version 4 have none: their changes count at the day's first slot.
+	Q           int64   `bson:"q,omitempty"`
 	DeviceType  *string `bson:"device_type"`
 	Category    *int32  `bson:"category"`
 	Client      int32   `bson:"client"`
@@ -60,10 +71,18 @@ type deltaDoc struct {
 	SumLo       int64   `bson:"sum_lo"`
 }
 
-func (d *deltaDoc) key() (tally.CellKey, error) {
+// dayKey is the key of the day cell the delta changes.
+func (d *deltaDoc) dayKey() (tally.CellKey, error) {
 	c := cellDoc{Day: d.Day, DeviceType: d.DeviceType, Category: d.Category,
 		Client: d.Client, ClientGroup: d.ClientGroup, Valid: d.Valid}
 	return c.key()
+}
+
+// slotKey is the key of the slot cell the delta changes.
+func (d *deltaDoc) slotKey() (tally.CellKey, error) {
+	k, err := d.dayKey()
+	k.Bucket += d.Q * cube.SlotWidth
+	return k, err
 }
 
 // deltaDocs returns the non-zero changes of c as documents.
@@ -78,16 +97,21 @@ func deltaDocs(c *cellChanges) ([]deltaDoc, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, deltaDoc{Day: k.Bucket, DeviceType: deviceField(k.DeviceType), Category: categoryField(k.Category),
+		day := floorTo(k.Bucket, tally.SecondsPerDay)
+		out = append(out, deltaDoc{Day: day, Q: (k.Bucket - day) / cube.SlotWidth, DeviceType: deviceField(k.DeviceType), Category: categoryField(k.Category),
 			Client: k.Client, ClientGroup: k.ClientGroup, Valid: k.Valid, Count: ch.count, SumHi: hi, SumLo: lo})
 	}
 	return out, nil
 }
 
-// addDeltas adds an entry's deltas to c.
-func addDeltas(c *cellChanges, ds []deltaDoc) error {
+// addDeltas adds an entry's deltas to c, by slot, or by day when days is
+// set (for the cells).
+func addDeltas(c *cellChanges, ds []deltaDoc, days bool) error {
 	for i := range ds {
-		k, err := ds[i].key()
+		k, err := ds[i].slotKey()
+		if days {
+			k, err = ds[i].dayKey()
+		}
 		if err != nil {
 			return err
 		}
@@ -192,7 +216,7 @@ func (s *Store) resolveOpen(ctx context.Context, e *entryDoc) (outcome, error) {
 
 // takeOut records that d was deleted.
 func (o *outcome) takeOut(d *eventDoc) error {
-	k, v, err := d.dayCell()
+	k, v, err := d.slotCell()
 	if err != nil {
 		return err
 	}
@@ -240,7 +264,7 @@ func (s *Store) record(ctx context.Context, seq int64, o outcome) (outcome, erro
 	// every poll, and only its deltas matter.
 	res, err := s.journal.UpdateOne(ctx, bson.D{{Key: "_id", Value: seq}, {Key: "done", Value: false}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "done", Value: true}, {Key: "inserted", Value: o.inserted},
-			{Key: "deleted", Value: o.deleted}, {Key: "deltas", Value: deltas}}},
+			{Key: "deleted", Value: o.deleted}, {Key: "deltas", Value: deltas}, {Key: "gone", Value: o.gone}}},
 			{Key: "$unset", Value: bson.D{{Key: "events", Value: ""}}}})
 	if err != nil {
 		return o, unavailable("resolve journal entry", err)
@@ -257,8 +281,8 @@ func (s *Store) record(ctx context.Context, seq int64, o outcome) (outcome, erro
 	if !e.Done {
 		return o, tally.Errorf(tally.EInternal, "journal entry %d is neither open nor resolved", seq)
 	}
-	stood := outcome{inserted: e.Inserted, deleted: e.Deleted, gone: o.gone}
-	if err := addDeltas(&stood.cells, e.Deltas); err != nil {
+	stood := outcome{inserted: e.Inserted, deleted: e.Deleted, gone: e.Gone}
+	if err := addDeltas(&stood.cells, e.Deltas, false); err != nil {
 		return o, err
 	}
 	return stood, nil
@@ -294,3 +318,18 @@ func (d *eventDoc) dayCell() (tally.CellKey, tally.Decimal, error) {
 	v, err := d.value()
 	return k, v, err
 }
+
+// slotCell is the key of the event's 15-minute slot cell and its value.
+func (d *eventDoc) slotCell() (tally.CellKey, tally.Decimal, error) {
+	k, err := d.key()
+	if err != nil {
+		return k, tally.Decimal{}, err
+	}
+	k.Bucket = floorTo(k.Bucket, cube.SlotWidth)
+	v, err := d.value()
+	return k, v, err
+}
+
+// floorTo rounds the Unix second sec down to a multiple of width, also
+// before 1970.
+func floorTo(sec, width int64) int64 { return sec - ((sec%width)+width)%width }

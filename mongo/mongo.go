@@ -13,8 +13,9 @@
 //   - meta: {_id: "schema", version: N}, the journal's counter, leases.
 //
 // All writes of one process go through one writer goroutine that batches
-// concurrent callers (write.go). Every instance answers reports in whole
-// UTC days from memory (view.go).
+// concurrent callers (write.go). Every instance answers reports from
+// memory (view.go): in whole UTC days from the day cells, in other zones
+// and by hour from sub-day rollups built on first use (slots.go).
 package mongo
 
 import (
@@ -39,16 +40,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/cube"
 )
 
 // SchemaVersion is the layout this package reads and writes. Open refuses a
 // database marked with a newer one, and migrates an older one.
 //
-// Version 3 adds the journal: writers no longer update cells, so a
-// version 2 Tally must not write beside a version 3 one. Version 2 keeps
+// Version 4 keeps the journal's deltas at 15-minute slots, for the views'
+// sub-day rollups, and the deleted events in each entry: a version 3 Tally
+// must not write beside a version 4 one (its entries count at the first
+// slot of their day). Version 3 adds the journal: writers no longer update
+// cells, so a version 2 Tally must not write beside a version 3 one. Version 2 keeps
 // values and sums exact (see eventDoc and cellDoc); version 1 kept them as
 // doubles.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // DefaultDatabase is used when the URI names no database.
 const DefaultDatabase = "tally"
@@ -66,6 +71,9 @@ type Store struct {
 	journal *driver.Collection
 	meta    *driver.Collection
 	txn     bool // the deployment runs multi-document transactions
+	streams bool // the deployment has change streams (watch.go)
+	wake    chan struct{}
+	watched chan struct{} // closed when the journal watcher has ended
 	logger  *slog.Logger
 
 	// instance names this Store's lease; leaseUntil (Unix nanoseconds) is
@@ -76,6 +84,10 @@ type Store struct {
 	poll       time.Duration // how often the view reads the journal
 	rollEvery  time.Duration
 	view       *view
+	slotBuilds slotBuilds // the sub-day rollup builds (slots.go)
+	// life ends at Close: it bounds the work that outlives requests.
+	life    context.Context
+	endLife context.CancelFunc
 
 	// failed holds the numbers (int64 → time.Time) of this instance's
 	// entries whose write failed midway, to resolve once nothing of them
@@ -119,6 +131,11 @@ type Options struct {
 	// the database before the roller takes its unfinished writes for
 	// abandoned; zero means DefaultLease.
 	Lease time.Duration
+	// SubDayCells bounds the cells of the view's sub-day rollups (15-minute
+	// slots, built on first use for reports in other zones or by hour; see
+	// cube.BeginSlots): 0 means cube.DefaultSlotBudget, a negative number
+	// turns them off, and such reports then read raw events.
+	SubDayCells int
 	// Poll is how often the instance reads the journal for other
 	// instances' writes: the bound on how stale its reports are. Zero
 	// means DefaultPoll.
@@ -244,26 +261,28 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 		instance: newInstanceID(),
 		lease:    cmp.Or(o.Lease, DefaultLease),
 		poll:     cmp.Or(o.Poll, DefaultPoll),
-		view:     &view{},
+		view:     &view{budget: slotBudget(o.SubDayCells)},
 		gaps:     make(map[int64]time.Time),
 		reqs:     make(chan *writeReq),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		bgQuit:   make(chan struct{}),
 		bgDone:   make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		watched:  make(chan struct{}),
 		stats:    newMetrics(),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	s.rollEvery = max(s.poll, 500*time.Millisecond)
-	if !o.NoTransactions {
-		txn, err := supportsTransactions(ctx, db)
-		if err != nil {
-			return nil, err
-		}
-		s.txn = txn
+	replicated, err := replicated(ctx, db)
+	if err != nil {
+		return nil, err
 	}
+	s.txn = replicated && !o.NoTransactions
+	s.streams = replicated
 	version, err := checkSchema(ctx, db)
 	if err != nil {
 		return nil, err
@@ -282,6 +301,7 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	}
 	go s.writer()
 	go s.background()
+	go s.watchJournal()
 	if version < SchemaVersion {
 		if err := s.migrate(ctx, db, version); err != nil {
 			s.Close()
@@ -291,11 +311,22 @@ func open(ctx context.Context, client *driver.Client, dbName string, scans *tall
 	return s, nil
 }
 
+func slotBudget(n int) int {
+	switch {
+	case n == 0:
+		return cube.DefaultSlotBudget
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
 func (s *Store) log(what string, err error) {
 	s.logger.Warn("mongo: "+what, "err", err)
 }
 
-// migrate brings an older database to SchemaVersion. Version 2 needs
+// migrate brings an older database to SchemaVersion. Version 3 needs
+// nothing: its entries' day deltas are the cells' grain. Version 2 needs
 // nothing: cells without seq hold no journal entry, events without j or
 // del are live and precede the journal. Version 1 (values and sums as
 // doubles): events need nothing, one without the exact fields is read
@@ -328,10 +359,10 @@ func txnOptions() *options.TransactionOptionsBuilder {
 		SetWriteConcern(writeconcern.Majority())
 }
 
-// supportsTransactions reports whether the deployment is a replica set
-// member or a mongos, the deployments where MongoDB runs multi-document
-// transactions. FerretDB and a standalone mongod report neither.
-func supportsTransactions(ctx context.Context, db *driver.Database) (bool, error) {
+// replicated reports whether the deployment is a replica set member or a
+// mongos, the deployments where MongoDB runs multi-document transactions
+// and change streams. FerretDB and a standalone mongod report neither.
+func replicated(ctx context.Context, db *driver.Database) (bool, error) {
 	var hello struct {
 		SetName string `bson:"setName"`
 		Msg     string `bson:"msg"`
@@ -407,6 +438,9 @@ func (s *Store) Close() error {
 		<-s.done
 		close(s.bgQuit)
 		<-s.bgDone
+		s.endLife()
+		s.slotBuilds.wg.Wait()
+		<-s.watched
 		ctx, cancel := s.bound(context.Background())
 		defer cancel()
 		s.releaseRoller(ctx)

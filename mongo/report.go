@@ -14,17 +14,27 @@ import (
 // report reads every matching document.
 const readBatch = 5000
 
-// Report answers q from this instance's view (the cells in memory, kept
-// current from the journal) when its buckets and bounds are whole UTC
-// days, else from the raw events within the store's scan limits, where the
-// server only filters (equality, $in and ranges, which FerretDB gets right)
-// and tally.Aggregator does the grouping, ordering, paging and means in Go,
-// so the answer is exact on MongoDB and on FerretDB alike.
+// Report answers q from this instance's view (kept current from the
+// journal): from its day cells when q's buckets and bounds are whole UTC
+// days, else from the sub-day rollup of the dimensions q needs, built on
+// first use with one scan of the events shared with every rollup asked for
+// meanwhile (slots.go; the scan timeout bounds the wait for it). Queries
+// whose rollup would not fit the budget, or whose bounds are not whole
+// 15-minute slots, read the raw events within the store's scan limits,
+// where the server only filters (equality, $in and ranges, which FerretDB
+// gets right) and tally.Aggregator does the grouping, ordering, paging and
+// means in Go, so the answer is exact on MongoDB and on FerretDB alike.
 func (s *Store) Report(ctx context.Context, q tally.ReportQuery) (tally.Report, error) {
 	if matchesNothing(&q.Filter) {
 		return tally.NewAggregator(&q).Report(), nil
 	}
-	if q.InUTCDays() {
+	if r, ok := s.view.pub.Load().Report(&q); ok {
+		return r, nil
+	}
+	if done, ok := s.awaitSlots(&q); ok {
+		if err := s.scans.Wait(ctx, done); err != nil {
+			return tally.Report{}, err
+		}
 		if r, ok := s.view.pub.Load().Report(&q); ok {
 			return r, nil
 		}

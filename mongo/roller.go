@@ -74,7 +74,8 @@ func (s *Store) renew(ctx context.Context) error {
 // leaseEnd is when this instance must stop writing unless it renews.
 func (s *Store) leaseEnd() time.Time { return time.Unix(0, s.leaseUntil.Load()) }
 
-// background feeds the view and, while this instance holds the roller
+// background feeds the view (every poll, and whenever the journal watcher
+// says an entry changed) and, while this instance holds the roller
 // lease, folds entries into the cells, until Close. The instance's own
 // lease is renewed apart (renewer), so that slow background work cannot
 // let it lapse.
@@ -89,6 +90,7 @@ func (s *Store) background() {
 		case <-s.bgQuit:
 			return
 		case <-tick.C:
+		case <-s.wake:
 		}
 		ctx, cancel := s.bound(context.Background())
 		if err := s.resolveFailed(ctx); err != nil {
@@ -363,7 +365,7 @@ func (s *Store) fold(ctx context.Context, l *leaseDoc, entries []entryDoc) error
 	var c cellChanges
 	var gone []string
 	for i := range entries {
-		if err := addDeltas(&c, entries[i].Deltas); err != nil {
+		if err := addDeltas(&c, entries[i].Deltas, true); err != nil {
 			return err
 		}
 		for k, id := range entries[i].Deletes {

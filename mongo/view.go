@@ -29,14 +29,18 @@ type view struct {
 	h       int64
 	applied map[int64]bool
 	gen     int64 // the journal's repair generation the view was loaded at
+	budget  int   // cells the sub-day rollups may hold (Options.SubDayCells)
+	// scan, while a sub-day rollup build reads the events, is what the
+	// build needs from the entries applied meanwhile (slots.go).
+	scan *slotScan
 }
 
 // applyLocal applies the entry this instance just resolved, before its
-// callers are answered.
-func (v *view) applyLocal(seq int64, c *cellChanges) error {
+// callers are answered; gone are the events its deletes took out.
+func (v *view) applyLocal(seq int64, c *cellChanges, gone []eventDoc) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.apply(seq, c)
+	v.apply(seq, c, gone)
 	return nil
 }
 
@@ -49,9 +53,12 @@ func (v *view) has(seq int64) bool {
 }
 
 // apply adds an entry's changes unless the view has them. Callers hold mu.
-func (v *view) apply(seq int64, c *cellChanges) {
+func (v *view) apply(seq int64, c *cellChanges, gone []eventDoc) {
 	if seq <= v.h || v.applied[seq] {
 		return
+	}
+	if v.scan != nil {
+		v.scan.gone = append(v.scan.gone, gone...)
 	}
 	cb := v.cur
 	for _, k := range c.keys {
@@ -70,12 +77,17 @@ func (v *view) apply(seq int64, c *cellChanges) {
 // catchUp applies the entries resolved since the last call, or reloads
 // when the journal no longer holds them or Repair rewrote the cells.
 func (v *view) catchUp(ctx context.Context, s *Store) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.catchUpLocked(ctx, s)
+}
+
+// catchUpLocked is catchUp for callers that hold mu.
+func (v *view) catchUpLocked(ctx context.Context, s *Store) error {
 	m, err := s.journalMeta(ctx)
 	if err != nil {
 		return err
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	if m.Trimmed > v.h || m.Gen != v.gen {
 		return v.load(ctx, s)
 	}
@@ -87,7 +99,7 @@ func (v *view) catchUp(ctx context.Context, s *Store) error {
 func (v *view) readJournal(ctx context.Context, s *Store, from int64, seqs map[tally.CellKey]int64) error {
 	cur, err := s.journal.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, {Key: "done", Value: true}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(readBatch).
-			SetProjection(bson.D{{Key: "deltas", Value: 1}}))
+			SetProjection(bson.D{{Key: "deltas", Value: 1}, {Key: "gone", Value: 1}}))
 	if err != nil {
 		return unavailable("read journal", err)
 	}
@@ -102,16 +114,23 @@ func (v *view) readJournal(ctx context.Context, s *Store, from int64, seqs map[t
 		}
 		var c cellChanges
 		for i := range e.Deltas {
-			k, err := e.Deltas[i].key()
+			d := &e.Deltas[i]
+			if seqs != nil {
+				day, err := d.dayKey()
+				if err != nil {
+					return err
+				}
+				if seqs[day] >= e.Seq {
+					continue // the loaded cell holds it
+				}
+			}
+			k, err := d.slotKey()
 			if err != nil {
 				return err
 			}
-			if seqs != nil && seqs[k] >= e.Seq {
-				continue // the loaded cell holds it
-			}
-			c.add(k, e.Deltas[i].Count, tally.DecimalFromLimbs(e.Deltas[i].SumHi, e.Deltas[i].SumLo))
+			c.add(k, d.Count, tally.DecimalFromLimbs(d.SumHi, d.SumLo))
 		}
-		v.apply(e.Seq, &c)
+		v.apply(e.Seq, &c, e.Gone)
 	}
 	if err := cur.Err(); err != nil {
 		return unavailable("read journal", err)
@@ -119,7 +138,9 @@ func (v *view) readJournal(ctx context.Context, s *Store, from int64, seqs map[t
 	return nil
 }
 
-// load builds the view from the cells and the journal. The roller's
+// load builds the view from the cells and the journal, without sub-day
+// rollups: a build in progress is dropped, and the next report that needs
+// one builds it again from the events. The roller's
 // progress is read first: every cell holds every entry up to it, and each
 // cell read holds those up to its own seq, which may be later (a group
 // being folded meanwhile), so each later entry is applied to exactly the
@@ -139,7 +160,8 @@ func (v *view) load(ctx context.Context, s *Store) (err error) {
 		if err := s.meta.FindOne(ctx, rollerKey).Decode(&l); err != nil && !errors.Is(err, driver.ErrNoDocuments) {
 			return unavailable("read roller progress", err)
 		}
-		c := cube.NewWithSlotBudget(0)
+		c := cube.NewWithSlotBudget(v.budget)
+		v.scan = nil
 		seqs := make(map[tally.CellKey]int64)
 		err = s.eachCell(ctx, bson.D{}, func(cd *cellDoc) error {
 			k, err := cd.key()

@@ -201,7 +201,7 @@ func (s *Store) applyWrites(ctx context.Context, batch []*writeReq) error {
 				r.err = tally.Errorf(tally.ENotFound, "event %s not found", r.id)
 			}
 		}
-		if err := s.view.applyLocal(seq, &o.cells); err != nil {
+		if err := s.view.applyLocal(seq, &o.cells, o.gone); err != nil {
 			return err
 		}
 		if !s.txn {
@@ -280,7 +280,7 @@ func (s *Store) writeEntry(ctx context.Context, p *pending) (_ int64, _ outcome,
 }
 
 func (o *outcome) addDoc(d *eventDoc) error {
-	k, v, err := d.dayCell()
+	k, v, err := d.slotCell()
 	if err != nil {
 		return err
 	}
@@ -443,11 +443,10 @@ func (s *Store) txnBody(ctx context.Context, p *pending) (int64, outcome, error)
 	if err != nil {
 		return 0, o, err
 	}
-	e := entryDoc{Seq: seq, At: time.Now(), By: s.instance, Done: true, Inserted: o.inserted, Deleted: o.deleted, Deltas: deltas}
+	e := entryDoc{Seq: seq, At: time.Now(), By: s.instance, Done: true, Inserted: o.inserted, Deleted: o.deleted, Deltas: deltas, Gone: o.gone}
 	if _, err := s.journal.InsertOne(ctx, e); err != nil {
 		return 0, o, unavailable("write journal entry", err)
 	}
-	o.gone = nil // deleted for good, no tombstones
 	return seq, o, nil
 }
 
