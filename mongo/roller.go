@@ -81,7 +81,22 @@ func (s *Store) leaseEnd() time.Time { return time.Unix(0, s.leaseUntil.Load()) 
 // let it lapse.
 func (s *Store) background() {
 	defer close(s.bgDone)
-	go s.renewer()
+	// Work under way when Close comes is cancelled, not waited for: a roll
+	// cut short is a crashed roll, which the next roller redoes, while
+	// waiting kept a stopping server up to a store-call bound (10 s a roll)
+	// after it had said it stopped.
+	life, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		<-s.bgQuit
+		stop()
+	}()
+	go s.renewer(life)
+	warn := func(what string, err error) {
+		if life.Err() == nil { // not the cancellation of Close
+			s.log(what, err)
+		}
+	}
 	tick := time.NewTicker(s.poll)
 	defer tick.Stop()
 	lastRoll := time.Time{}
@@ -92,16 +107,16 @@ func (s *Store) background() {
 		case <-tick.C:
 		case <-s.wake:
 		}
-		ctx, cancel := s.bound(context.Background())
+		ctx, cancel := s.bound(life)
 		if err := s.resolveFailed(ctx); err != nil {
-			s.log("resolve failed writes", err)
+			warn("resolve failed writes", err)
 		}
 		if err := s.view.catchUp(ctx, s); err != nil {
-			s.log("view catch-up", err)
+			warn("view catch-up", err)
 		}
 		if time.Since(lastRoll) >= s.rollEvery {
 			if err := s.rollOnce(ctx); err != nil {
-				s.log("roll", err)
+				warn("roll", err)
 			}
 			lastRoll = time.Now()
 		}
@@ -110,7 +125,7 @@ func (s *Store) background() {
 }
 
 // renewer renews this instance's lease every fifth of it until Close.
-func (s *Store) renewer() {
+func (s *Store) renewer(life context.Context) {
 	tick := time.NewTicker(s.lease / 5)
 	defer tick.Stop()
 	for {
@@ -119,8 +134,8 @@ func (s *Store) renewer() {
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.lease/5)
-		if err := s.renew(ctx); err != nil {
+		ctx, cancel := context.WithTimeout(life, s.lease/5)
+		if err := s.renew(ctx); err != nil && life.Err() == nil {
 			s.log("renew lease", err)
 		}
 		cancel()
