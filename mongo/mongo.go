@@ -84,7 +84,7 @@ type Store struct {
 	poll       time.Duration // how often the view reads the journal
 	rollEvery  time.Duration
 	view       *view
-	slotBuilds slotBuilds // the sub-day rollup builds (slots.go)
+	slotBuilds cube.BuildQueue // the sub-day rollup builds (slots.go)
 	// life ends at Close: it bounds the work that outlives requests.
 	life    context.Context
 	endLife context.CancelFunc
@@ -439,7 +439,7 @@ func (s *Store) Close() error {
 		close(s.bgQuit)
 		<-s.bgDone
 		s.endLife()
-		s.slotBuilds.wg.Wait()
+		s.slotBuilds.Wait()
 		<-s.watched
 		ctx, cancel := s.bound(context.Background())
 		defer cancel()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -34,76 +33,20 @@ import (
 // adds back each event those entries took out (entryDoc.Gone) that was live
 // in A and not counted.
 
-// slotBuilds runs the sub-day rollup builds one after another, each serving
-// every projection asked for while the one before it ran, as the SQLite
-// store does: reports that need a rollup not built yet wait for it (within
-// the scan timeout) rather than each scanning the raw events.
-type slotBuilds struct {
-	mu       sync.Mutex
-	waiting  map[cube.SlotNeed]chan struct{} // for the next build
-	inflight map[cube.SlotNeed]chan struct{} // the running build's
-	running  bool
-	wg       sync.WaitGroup // the runner, for Close
-}
-
 // awaitSlots returns a channel closed once the sub-day rollup q needs has
 // been built (or refused as too large, or failed), and false when q needs
-// none that may still be built.
+// none that may still be built. Builds run under the Store's life, not
+// the request's.
 func (s *Store) awaitSlots(q *tally.ReportQuery) (<-chan struct{}, bool) {
 	need, ok := s.view.pub.Load().SlotNeed(q)
 	if !ok {
 		return nil, false
 	}
-	b := &s.slotBuilds
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if ch := b.inflight[need]; ch != nil {
-		return ch, true
-	}
-	if b.waiting == nil {
-		b.waiting = make(map[cube.SlotNeed]chan struct{})
-	}
-	ch := b.waiting[need]
-	if ch == nil {
-		ch = make(chan struct{})
-		b.waiting[need] = ch
-	}
-	if !b.running {
-		b.running = true
-		b.wg.Add(1)
-		go s.runSlotBuilds()
-	}
-	return ch, true
-}
-
-// runSlotBuilds builds what reports wait for until none does. The builds
-// outlive the requests that asked for them (not the Store): they serve
-// every later report.
-func (s *Store) runSlotBuilds() {
-	b := &s.slotBuilds
-	defer b.wg.Done()
-	for {
-		b.mu.Lock()
-		if len(b.waiting) == 0 {
-			b.running, b.inflight = false, nil
-			b.mu.Unlock()
-			return
-		}
-		b.inflight, b.waiting = b.waiting, nil
-		needs := slices.Collect(maps.Keys(b.inflight))
-		b.mu.Unlock()
-
+	return s.slotBuilds.Await(need, func(needs []cube.SlotNeed) {
 		if err := s.buildSlots(s.life, needs); err != nil {
 			s.log("sub-day rollup build", err)
 		}
-
-		b.mu.Lock()
-		for _, ch := range b.inflight {
-			close(ch)
-		}
-		b.inflight = nil
-		b.mu.Unlock()
-	}
+	}), true
 }
 
 // slotScan is what a build needs from the view: the entries applied when

@@ -83,7 +83,7 @@ type Store struct {
 	eventStmt  *sql.Stmt
 	lock       *fileLock // released by Close, last
 	log        *slog.Logger
-	slotBuilds slotBuilds // the sub-day rollup builds (slots.go)
+	slotBuilds cube.BuildQueue // the sub-day rollup builds (slots.go)
 }
 
 // Open opens (creating if needed) the database file at path and brings its
