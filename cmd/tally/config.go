@@ -133,7 +133,7 @@ func (c *serveConfig) settings() []setting {
 		{"api-keys", "TALLY_API_KEYS", (*keysValue)(&c.APIKeys), "comma-separated API `keys`; when set, POST and DELETE need Authorization: Bearer <key>"},
 		{"api-keys-file", "TALLY_API_KEYS_FILE", (*stringValue)(&c.APIKeysFile), "a `file` of API keys, one a line (# starts a comment), added to --api-keys"},
 		{"auth-reads", "TALLY_AUTH_READS", (*boolValue)(&c.AuthReads), "require an API key for GET /event and /report too (a `bool`: true or false)"},
-		{"memory-limit", "TALLY_MEMORY_LIMIT", (*sizeValue)(&c.MemoryLimit), "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double; once the live heap (cells, id filters) exceeds it, the limit follows the live heap plus 64 MiB"},
+		{"memory-limit", "TALLY_MEMORY_LIMIT", (*sizeValue)(&c.MemoryLimit), "soft limit of the Go heap (a `size`, or 0 for none): the collector works harder near it instead of letting the heap double; once the live heap (cells, id filters) comes within 64 MiB of it, the limit follows the live heap plus 64 MiB"},
 		{"debug-addr", "TALLY_DEBUG_ADDR", (*stringValue)(&c.DebugAddr), "`address` to serve /debug/pprof on, apart from the API (off when empty; keep it on loopback)"},
 	}
 }

@@ -9,17 +9,16 @@ import (
 )
 
 // memoryLimit keeps the Go runtime's soft memory limit at the configured
-// value while the live heap is under it, and at the live heap plus
-// headroom once it is not. The store's long-lived structures (the cube's
-// cells, the id filters) grow with the data: at 30M events they alone are
-// larger than the default 200 MiB, and a fixed limit below the live heap
-// makes the collector run back to back, taking up to half the CPU from
-// every request. Above the configured value the heap then grows by the
-// headroom between collections instead of doubling. Below it the limit
-// does not move: following the live heap from further down (live +
-// headroom once that passed the limit) let the heap grow with the
-// requests in flight during a bulk load and raised peak RSS at 10M
-// events from ~305 to 363 MiB (BENCHMARKS.md, run of 18:45).
+// value while the live heap leaves room under it, and at the live heap plus
+// headroom once it does not. The store's long-lived structures (the cube's
+// cells and built sub-day rollups, the id filters) grow with the data: at
+// 10M events, once reports have built their rollups, they are ~190 MB, and
+// under a fixed limit of 200 MiB the collector ran every ~5 MB allocated,
+// taking 32% of the CPU plus 9% for the scavenger, and bulk ingestion fell
+// to 27% of an empty store's rate (tally bench, run of 19:19). With the
+// limit at live + 64 MiB it was 59% (run of 18:45), for ~40 MB more RSS:
+// the collector then runs once per 64 MiB allocated however large the
+// store's structures grow.
 type memoryLimit struct {
 	floor, headroom int64
 	live            func() int64      // the live heap after the last collection
@@ -38,10 +37,7 @@ func newMemoryLimit(floor int64) *memoryLimit {
 // adjust sets the limit the live heap calls for, and reports the new limit
 // when it changed.
 func (m *memoryLimit) adjust() (int64, bool) {
-	want := m.floor
-	if live := m.live(); live > m.floor {
-		want = live + m.headroom
-	}
+	want := max(m.floor, m.live()+m.headroom)
 	if want == m.current {
 		return want, false
 	}

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// The limit stays at the configured value while the live heap is under
-// it, follows the live heap plus headroom above it, and comes back down
-// when the heap does.
+// The limit stays at the configured value while the live heap leaves the
+// headroom under it, follows the live heap above that, and comes back
+// down when the heap does.
 func TestMemoryLimitFollowsLiveHeap(t *testing.T) {
 	const mib = 1 << 20
 	var live, set int64
@@ -18,9 +18,8 @@ func TestMemoryLimitFollowsLiveHeap(t *testing.T) {
 		changed    bool
 	}{
 		{100 * mib, 200 * mib, false},
-		{180 * mib, 200 * mib, false},
-		{200 * mib, 200 * mib, false},
-		{201 * mib, 265 * mib, true},
+		{136 * mib, 200 * mib, false},
+		{180 * mib, 244 * mib, true},
 		{230 * mib, 294 * mib, true},
 		{230 * mib, 294 * mib, false},
 		{120 * mib, 200 * mib, true},
