@@ -246,11 +246,13 @@ type CellKey struct {
 // KeyOf returns the key of the cell e falls in, for cells of the given width
 // in seconds (a divisor of a day, counted from the Unix epoch in UTC).
 func KeyOf(e *Event, width int64) CellKey {
-	s := e.Timestamp.Unix()
-	b := s - ((s%width)+width)%width // floor, also before 1970
-	return CellKey{Bucket: b, DeviceType: e.DeviceType, Category: e.Category,
+	return CellKey{Bucket: FloorTo(e.Timestamp.Unix(), width), DeviceType: e.DeviceType, Category: e.Category,
 		Client: e.Client, ClientGroup: e.ClientGroup, Valid: e.Valid}
 }
+
+// FloorTo rounds the Unix second sec down to a multiple of width, also
+// before 1970: the start of the cell of that width holding sec.
+func FloorTo(sec, width int64) int64 { return sec - ((sec%width)+width)%width }
 
 // SecondsPerDay is the width of the rollup cells that serve reports in UTC
 // days.

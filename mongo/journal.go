@@ -97,7 +97,7 @@ func deltaDocs(c *cellChanges) ([]deltaDoc, error) {
 		if err != nil {
 			return nil, err
 		}
-		day := floorTo(k.Bucket, tally.SecondsPerDay)
+		day := tally.FloorTo(k.Bucket, tally.SecondsPerDay)
 		out = append(out, deltaDoc{Day: day, Q: (k.Bucket - day) / cube.SlotWidth, DeviceType: deviceField(k.DeviceType), Category: categoryField(k.Category),
 			Client: k.Client, ClientGroup: k.ClientGroup, Valid: k.Valid, Count: ch.count, SumHi: hi, SumLo: lo})
 	}
@@ -227,15 +227,19 @@ func (o *outcome) takeOut(d *eventDoc) error {
 
 // eachEvent calls fn for every event filter selects, tombstones included.
 func (s *Store) eachEvent(ctx context.Context, filter bson.D, fn func(*eventDoc) error) error {
-	return each(ctx, s.events, filter, "event", fn)
+	return each(ctx, s.events, filter, nil, "events", fn)
 }
 
 // each calls fn for every document of coll that filter selects, decoded
-// as a T, in batches of readBatch; what names the documents in errors.
-func each[T any](ctx context.Context, coll *driver.Collection, filter bson.D, what string, fn func(*T) error) error {
-	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(readBatch))
+// as a T, in batches of readBatch; find, when not nil, adds a sort or a
+// projection; what names the collection in errors.
+func each[T any](ctx context.Context, coll *driver.Collection, filter bson.D, find *options.FindOptionsBuilder, what string, fn func(*T) error) error {
+	if find == nil {
+		find = options.Find()
+	}
+	cur, err := coll.Find(ctx, filter, find.SetBatchSize(readBatch))
 	if err != nil {
-		return unavailable("read "+what+"s", err)
+		return unavailable("read "+what, err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	for cur.Next(ctx) {
@@ -248,7 +252,7 @@ func each[T any](ctx context.Context, coll *driver.Collection, filter bson.D, wh
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return unavailable("read "+what+"s", err)
+		return unavailable("read "+what, err)
 	}
 	return nil
 }
@@ -325,11 +329,7 @@ func (d *eventDoc) slotCell() (tally.CellKey, tally.Decimal, error) {
 	if err != nil {
 		return k, tally.Decimal{}, err
 	}
-	k.Bucket = floorTo(k.Bucket, cube.SlotWidth)
+	k.Bucket = tally.FloorTo(k.Bucket, cube.SlotWidth)
 	v, err := d.value()
 	return k, v, err
 }
-
-// floorTo rounds the Unix second sec down to a multiple of width, also
-// before 1970.
-func floorTo(sec, width int64) int64 { return sec - ((sec%width)+width)%width }

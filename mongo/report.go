@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	driver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tallyhq/tally"
@@ -69,23 +68,7 @@ var eventProjection = bson.D{
 
 func (s *Store) reportFromEvents(ctx context.Context, q *tally.ReportQuery) (tally.Report, error) {
 	agg := tally.NewAggregator(q)
-	cur, err := s.events.Find(ctx, eventsFilter(&q.Filter), options.Find().SetBatchSize(readBatch).SetProjection(eventProjection))
-	if err != nil {
-		return tally.Report{}, unavailable("read events", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	if err := feedEvents(ctx, cur, agg); err != nil {
-		return tally.Report{}, err
-	}
-	return agg.Report(), nil
-}
-
-func feedEvents(ctx context.Context, cur *driver.Cursor, agg *tally.Aggregator) error {
-	for cur.Next(ctx) {
-		var d eventDoc
-		if err := cur.Decode(&d); err != nil {
-			return unavailable("decode event", err)
-		}
+	err := each(ctx, s.events, eventsFilter(&q.Filter), options.Find().SetProjection(eventProjection), "events", func(d *eventDoc) error {
 		k, err := d.key()
 		if err != nil {
 			return err
@@ -95,11 +78,12 @@ func feedEvents(ctx context.Context, cur *driver.Cursor, agg *tally.Aggregator) 
 			return err
 		}
 		agg.Add(k, 1, v)
+		return nil
+	})
+	if err != nil {
+		return tally.Report{}, err
 	}
-	if err := cur.Err(); err != nil {
-		return unavailable("read events", err)
-	}
-	return nil
+	return agg.Report(), nil
 }
 
 // live leaves out the events deleted but not yet removed (journal.go).

@@ -524,7 +524,7 @@ func (s *Store) cellBulk(ctx context.Context, seq int64, ops []driver.WriteModel
 
 // eachCell calls fn for every cell filter selects.
 func (s *Store) eachCell(ctx context.Context, filter bson.D, fn func(*cellDoc) error) error {
-	return each(ctx, s.cells, filter, "cell", fn)
+	return each(ctx, s.cells, filter, nil, "cells", fn)
 }
 
 // removeFolded removes the tombstones of the entries now in the cells

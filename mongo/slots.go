@@ -143,32 +143,24 @@ var slotScanProjection = bson.D{
 // build ends.
 func (s *Store) scanSlots(ctx context.Context, sc *slotScan, b *cube.SlotBuild) (func(id string) bool, error) {
 	var ids []tally.ID
-	cur, err := s.events.Find(ctx, bson.D{}, options.Find().SetBatchSize(readBatch).SetProjection(slotScanProjection))
-	if err != nil {
-		return nil, unavailable("read events", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		var d eventDoc
-		if err := cur.Decode(&d); err != nil {
-			return nil, unavailable("decode event", err)
-		}
+	err := each(ctx, s.events, bson.D{}, options.Find().SetProjection(slotScanProjection), "events", func(d *eventDoc) error {
 		if !sc.in(d.J) || (d.Del != 0 && sc.in(d.Del)) {
-			continue
+			return nil
 		}
 		k, val, err := d.slotCell()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		id, err := tally.ParseID(d.ID)
 		if err != nil {
-			return nil, tally.Errorf(tally.EInternal, "stored event id %q: %v", d.ID, err)
+			return tally.Errorf(tally.EInternal, "stored event id %q: %v", d.ID, err)
 		}
 		b.Add(k, 1, val)
 		ids = append(ids, id)
-	}
-	if err := cur.Err(); err != nil {
-		return nil, unavailable("read events", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	cmpID := func(a, b tally.ID) int { return bytes.Compare(a[:], b[:]) }
 	slices.SortFunc(ids, cmpID)

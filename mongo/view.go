@@ -97,20 +97,12 @@ func (v *view) catchUpLocked(ctx context.Context, s *Store) error {
 // readJournal applies every resolved entry after from; seqs, when set,
 // holds the number up to which a loaded cell already has the entries.
 func (v *view) readJournal(ctx context.Context, s *Store, from int64, seqs map[tally.CellKey]int64) error {
-	cur, err := s.journal.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, {Key: "done", Value: true}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(readBatch).
-			SetProjection(bson.D{{Key: "deltas", Value: 1}, {Key: "gone", Value: 1}}))
-	if err != nil {
-		return unavailable("read journal", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	for cur.Next(ctx) {
-		var e entryDoc
-		if err := cur.Decode(&e); err != nil {
-			return unavailable("decode journal entry", err)
-		}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, {Key: "done", Value: true}}
+	find := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetProjection(bson.D{{Key: "deltas", Value: 1}, {Key: "gone", Value: 1}})
+	return each(ctx, s.journal, filter, find, "journal", func(e *entryDoc) error {
 		if e.Seq <= v.h || v.applied[e.Seq] {
-			continue
+			return nil
 		}
 		var c cellChanges
 		for i := range e.Deltas {
@@ -131,11 +123,8 @@ func (v *view) readJournal(ctx context.Context, s *Store, from int64, seqs map[t
 			c.add(k, d.Count, tally.DecimalFromLimbs(d.SumHi, d.SumLo))
 		}
 		v.apply(e.Seq, &c, e.Gone)
-	}
-	if err := cur.Err(); err != nil {
-		return unavailable("read journal", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // load builds the view from the cells and the journal, without sub-day

@@ -25,15 +25,12 @@ const bloomK = 12
 // test them, hence the atomics; a bit once set is never cleared (a deleted
 // id stays a "maybe", which the SQL probe then answers).
 type bloom struct {
-	words  []atomic.Uint64
-	blocks uint64
+	words []atomic.Uint64
 }
 
-// newBloom returns a filter of bits bits, rounded down to whole blocks,
-// at least one.
-func newBloom(bits uint) *bloom {
-	blocks := max(uint64(bits)/512, 1)
-	return &bloom{words: make([]atomic.Uint64, blocks*8), blocks: blocks}
+// newBloom returns a filter of the given number of 512-bit blocks.
+func newBloom(blocks uint64) *bloom {
+	return &bloom{words: make([]atomic.Uint64, blocks*8)}
 }
 
 // probe is where one id's bits are in any filter: its block (the low 32
@@ -170,15 +167,15 @@ type filters struct {
 	keyCheck   uint64 // key.check()
 	groupShift uint   // a seq's group is seq >> groupShift
 	epochShift uint   // a seq's epoch is seq >> epochShift
-	bits       uint   // each filter's size
-	blocks     uint64 // each filter's blocks: bits/512, at least one
+	blocks     uint64 // each filter's 512-bit blocks: filterBits/512, at least one
 
 	mu     sync.Mutex               // serializes growth of groups
 	groups atomic.Pointer[[]*bloom] // by group number; nil where none yet
 }
 
 func newFilters(k knobs, key hashKey) *filters {
-	f := &filters{key: key, keyCheck: key.check(), groupShift: k.groupShift, epochShift: k.epochShift, bits: k.filterBits, blocks: max(uint64(k.filterBits)/512, 1)}
+	f := &filters{key: key, keyCheck: key.check(), groupShift: k.groupShift, epochShift: k.epochShift,
+		blocks: max(uint64(k.filterBits)/512, 1)}
 	f.groups.Store(new([]*bloom))
 	return f
 }
@@ -207,7 +204,7 @@ func (f *filters) group(g int64) *bloom {
 			gs = append([]*bloom(nil), gs...)
 		}
 		if gs[g] == nil {
-			gs[g] = newBloom(f.bits)
+			gs[g] = newBloom(f.blocks)
 		}
 		f.groups.Store(&gs)
 		f.mu.Unlock()
